@@ -1,0 +1,23 @@
+"""Counters a reader fills in while it reads, so that repairs are reported, never silent."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class ReadStats:
+    examples: int = 0
+    entities: int = 0
+    #: I-/M-/E- tags that did not continue a span of their type and so opened a new one.
+    repaired_tags: int = 0
+    #: listed mentions that could not be found in their text (dropped, see ``io.mentions``).
+    unfound_mentions: int = 0
+    #: records skipped with the reason as key (e.g. empty text).
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def as_dict(self) -> dict:
+        return asdict(self)
