@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shared_data_root() -> Path | None:
+    configured = os.environ.get("RAITNER_DATA")
+    candidates = [Path(configured)] if configured else []
+    candidates += [REPO_ROOT.parent / "shared" / "data", REPO_ROOT / "shared" / "data"]
+    for candidate in candidates:
+        if (candidate / "en").is_dir() and (candidate / "zh").is_dir():
+            return candidate
+    return None
+
+
+SHARED_DATA = _shared_data_root()
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The project's shared/data folder (beside the repo, as in CI)."""
+    if SHARED_DATA is None:
+        pytest.skip("shared/data not found beside the repository (set RAITNER_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing may come from a model hub in tests."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
