@@ -30,14 +30,18 @@ class Entity:
 
     def __post_init__(self) -> None:
         if not (0 <= self.start < self.end):
-            raise SchemaError(f"entity {self.text!r}: need 0 <= start < end, got [{self.start}, {self.end})")
+            raise SchemaError(
+                f"entity {self.text!r}: need 0 <= start < end, got [{self.start}, {self.end})"
+            )
         if self.end - self.start != len(self.text):
             raise SchemaError(
                 f"entity {self.text!r}: span [{self.start}, {self.end}) has length "
                 f"{self.end - self.start}, mention has length {len(self.text)}"
             )
         if not self.label:
-            raise SchemaError(f"entity {self.text!r} at [{self.start}, {self.end}) has an empty label")
+            raise SchemaError(
+                f"entity {self.text!r} at [{self.start}, {self.end}) has an empty label"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "text": self.text, "label": self.label}

@@ -21,9 +21,13 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise DataFormatError(path, number, f"expected a JSON object, got invalid JSON ({err.msg})") from None
+                raise DataFormatError(
+                    path, number, f"expected a JSON object, got invalid JSON ({err.msg})"
+                ) from None
             if not isinstance(record, dict):
-                raise DataFormatError(path, number, f"expected a JSON object, got {type(record).__name__}")
+                raise DataFormatError(
+                    path, number, f"expected a JSON object, got {type(record).__name__}"
+                )
             yield number, record
 
 
@@ -32,7 +36,9 @@ def read_examples(path: str | Path) -> Iterator[Example]:
     for number, record in iter_jsonl(path):
         missing = [key for key in ("id", "text", "lang") if key not in record]
         if missing:
-            raise DataFormatError(path, number, f"expected keys id, text, lang; missing {', '.join(missing)}")
+            raise DataFormatError(
+                path, number, f"expected keys id, text, lang; missing {', '.join(missing)}"
+            )
         try:
             yield Example.from_dict(record)
         except (SchemaError, KeyError, TypeError, ValueError) as err:

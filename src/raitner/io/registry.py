@@ -71,7 +71,9 @@ class Benchmark:
         for relative in spec.files:
             path = root / relative
             if not path.is_file():
-                raise DataRootError(f"{self.name}/{split}: file {relative} not found under data root {root}")
+                raise DataRootError(
+                    f"{self.name}/{split}: file {relative} not found under data root {root}"
+                )
             kwargs = {**self.reader_kwargs, **spec.reader_kwargs}
             for example in self.reader(
                 path, lang=self.lang, id_prefix=f"{self.name}.{split}:", stats=stats, **kwargs

@@ -10,6 +10,7 @@ closes; an ``M``/``E`` without an open span of its type is repaired the same way
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 from raitner.io.stats import ReadStats
 
 
@@ -19,7 +20,9 @@ def split_tag(tag: str) -> tuple[str, str | None]:
         return "O", None
     if len(tag) > 2 and tag[1] in "-_" and tag[0].upper() in "BIMESLU":
         return tag[0].upper(), tag[2:]
-    raise ValueError(f"expected a tag like O, B-TYPE, I-TYPE, M-TYPE, E-TYPE or S-TYPE, got {tag!r}")
+    raise ValueError(
+        f"expected a tag like O, B-TYPE, I-TYPE, M-TYPE, E-TYPE or S-TYPE, got {tag!r}"
+    )
 
 
 def decode_tags(tags: Sequence[str], stats: ReadStats | None = None) -> list[tuple[int, int, str]]:

@@ -1,0 +1,1 @@
+"""Instruction data: negative type sampling and vanilla / RA-IT dataset building."""
