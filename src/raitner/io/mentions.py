@@ -3,9 +3,12 @@
 
 Rule: every occurrence of a mention is an entity, except occurrences that fall inside an
 occurrence already claimed by a longer mention (so Boson's ``美`` is not found again inside
-``美国``). Longer mentions claim first; ties go to the earlier-listed mention. Matching is exact;
-a mention with no exact occurrence is matched case-insensitively; one still not found is
-returned in ``unfound``. Entities come back in the order the mentions were listed, and within
+``美国``). Longer mentions claim first; ties go to the earlier-listed mention. Candidates are
+tried in this order, the first kind that finds anything wins: exact occurrences that start and
+end on word boundaries (no Latin letter or digit just before or just after, so ``R`` is not
+found inside ``Rserve``), then any exact occurrence (needed for Chinese, which has no spaces,
+and for mentions that are parts of tokens), then the same two case-insensitively. A mention
+still not found is returned in ``unfound``. Entities come back in the order the mentions were listed, and within
 one mention in text order.
 """
 
@@ -18,10 +21,18 @@ from raitner.schema import Entity
 
 
 def _occurrences(text: str, mention: str) -> list[int]:
-    starts = [m.start() for m in re.finditer(re.escape(mention), text)]
-    if not starts:
-        starts = [m.start() for m in re.finditer(re.escape(mention), text, flags=re.IGNORECASE)]
-    return starts
+    escaped = re.escape(mention)
+    for flags in (0, re.IGNORECASE):
+        bounded = [
+            m.start()
+            for m in re.finditer(rf"(?<![A-Za-z0-9]){escaped}(?![A-Za-z0-9])", text, flags)
+        ]
+        if bounded:
+            return bounded
+        anywhere = [m.start() for m in re.finditer(escaped, text, flags)]
+        if anywhere:
+            return anywhere
+    return []
 
 
 def locate_mentions(

@@ -44,6 +44,8 @@ class Benchmark:
     reader: Reader
     splits: Mapping[str, Split]
     #: raw label → natural-language entity type used in prompts; also fixes the label set order.
+    #: Empty for open-type data: labels are kept and each example keeps the label set its
+    #: reader gave it (the types its annotator was asked about).
     label_names: Mapping[str, str]
     source: str = ""
     license: str = ""
@@ -79,7 +81,8 @@ class Benchmark:
                 path, lang=self.lang, id_prefix=f"{self.name}.{split}:", stats=stats, **kwargs
             ):
                 renamed = example.relabel(self.label_names)
-                renamed.label_set = self.types
+                if self.label_names:
+                    renamed.label_set = self.types
                 renamed.meta.setdefault("benchmark", self.name)
                 renamed.meta.setdefault("split", split)
                 examples.append(renamed)

@@ -1,0 +1,137 @@
+"""Token/tag column files: one token a line, a blank line between sentences.
+
+Covers every English tagged benchmark in the shared data:
+
+* ``token<TAB>BIO-tag`` (the default): CrossNER's five domains and its CoNLL-2003 copy, the GNER
+  sets (``en/gner/<set>/{train,dev,test}.txt``), WNUT-17;
+* ``BIO-tag<TAB>token`` (``tag_first=True``): SLIMER's MIT Movie and MIT Restaurant.
+
+**English text is the tokens joined by single spaces** (as UniversalNER built its CrossNER and
+MIT test files), so ``"Gaussian mixture model s"`` keeps CrossNER's tokenisation; Chinese text
+joins characters with nothing. ``joiner`` overrides either.
+
+Line rules:
+
+* a line that is empty or only whitespace ends a sentence (WNUT-17's train file separates
+  sentences with a lone ``<TAB>``); several in a row are one boundary;
+* ``-DOCSTART-`` lines end a sentence and are skipped (counted in ``stats.skipped``);
+* every other line must have exactly two fields split on ``separator`` (``None``: any run of
+  whitespace). The token is kept verbatim (GNER's TweetNER7 and Broad Twitter tokens contain
+  spaces, even a token that *is* one space); only the tag is stripped, and ``\\r\\n`` line ends and
+  a UTF-8 byte order mark are tolerated;
+* tags are ``O``/``B-X``/``I-X`` (BIOES/BMES too); an ``I-X`` that does not continue an ``X``
+  span opens a new one (``decode_tags``'s rule) and is counted in ``stats.repaired_tags``.
+
+Anything else raises ``DataFormatError`` with the file, the 1-based line and what was expected.
+Examples have raw labels and ``id = f"{id_prefix}{n}"`` with ``n`` the 0-based sentence index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from raitner.errors import DataFormatError
+from raitner.io.stats import ReadStats
+from raitner.io.tags import decode_tags, split_tag, token_offsets
+from raitner.schema import Entity, Example
+
+DOCSTART = "-DOCSTART-"
+
+
+def read_conll(
+    path: str | Path,
+    *,
+    lang: str = "en",
+    id_prefix: str = "",
+    stats: ReadStats | None = None,
+    tag_first: bool = False,
+    separator: str | None = "\t",
+    joiner: str | None = None,
+    encoding: str = "utf-8",
+) -> Iterator[Example]:
+    """Yield one ``Example`` per sentence of a two-column token/tag file.
+
+    ``tag_first``: the columns are ``tag<sep>token`` (MIT) instead of ``token<sep>tag``.
+    ``separator``: the column separator, ``None`` for any whitespace. ``joiner``: what joins
+    tokens into the text; default ``" "`` for English, ``""`` for Chinese.
+    """
+    stats = stats if stats is not None else ReadStats()
+    if joiner is None:
+        joiner = "" if lang == "zh" else " "
+    token_index, tag_index = (1, 0) if tag_first else (0, 1)
+    sep_name = {"\t": "<TAB>", None: "<whitespace>"}.get(separator, repr(separator))
+    expected = f"`tag{sep_name}token`" if tag_first else f"`token{sep_name}tag`"
+    known_tags: set[str] = set()
+    tokens: list[str] = []
+    tags: list[str] = []
+    count = 0
+
+    def flush() -> Example:
+        nonlocal count
+        text = joiner.join(tokens)
+        entities = []
+        spans = decode_tags(tags, stats)
+        if spans:
+            offsets = token_offsets(tokens, joiner)
+            for start, end, label in spans:
+                char_start, char_end = offsets[start][0], offsets[end - 1][1]
+                entities.append(Entity(char_start, char_end, text[char_start:char_end], label))
+        example = Example(id=f"{id_prefix}{count}", text=text, lang=lang, entities=entities)
+        count += 1
+        stats.examples += 1
+        stats.entities += len(entities)
+        tokens.clear()
+        tags.clear()
+        return example
+
+    try:
+        with open(path, encoding=encoding, newline="\n") as handle:
+            for number, line in enumerate(handle, start=1):
+                if number == 1 and line.startswith("\ufeff"):
+                    line = line[1:]
+                line = line.rstrip("\r\n")
+                if not line or line.isspace():
+                    if tokens:
+                        yield flush()
+                    continue
+                fields = line.split(separator)
+                if len(fields) != 2:
+                    if DOCSTART not in line.split():
+                        raise DataFormatError(
+                            path, number, f"expected {expected}, got {len(fields)} fields: {line!r}"
+                        )
+                    fields = [DOCSTART, DOCSTART]  # "-DOCSTART- -X- -X- O" (CoNLL-2003 original)
+                token, tag = fields[token_index], fields[tag_index].strip()
+                if token == DOCSTART:
+                    if tokens:
+                        yield flush()
+                    stats.skip("-DOCSTART- line")
+                    continue
+                if not token:
+                    raise DataFormatError(path, number, f"expected {expected}, got an empty token")
+                if tag not in known_tags:
+                    try:
+                        split_tag(tag)
+                    except ValueError as err:
+                        raise DataFormatError(path, number, str(err)) from None
+                    known_tags.add(tag)
+                tokens.append(token)
+                tags.append(tag)
+    except UnicodeDecodeError as err:
+        raise DataFormatError(
+            path, _undecodable_line(path, encoding), f"expected {encoding} text ({err.reason})"
+        ) from None
+    if tokens:
+        yield flush()
+
+
+def _undecodable_line(path: str | Path, encoding: str) -> int | None:
+    """1-based number of the first line that does not decode (only called after a failure)."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError:
+                return number
+    return None
