@@ -21,6 +21,10 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     if "b" in mode:
         encoding = None
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # mkstemp creates 0600; give the file the permissions open() would have.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_name, 0o666 & ~umask)
     try:
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
