@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from raitner.cli import main
+
+
+def _records(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_data_list_names_every_benchmark(capsys):
+    assert main(["data", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = {row["name"] for row in rows}
+    for name in [
+        "crossner_ai",
+        "mit_movie",
+        "mit_restaurant",
+        "conll2003",
+        "wnut17",
+        "boson",
+        "msra",
+        "weibo",
+        "cluener",
+        "cmeee",
+        "yidu",
+    ]:
+        assert name in names
+    assert next(r for r in rows if r["name"] == "crossner_ai")["splits"] == {
+        "train": 100,
+        "dev": 350,
+        "test": 431,
+    }
+
+
+def test_data_stats_reads_a_benchmark(capsys, data_root):
+    assert (
+        main(
+            [
+                "data",
+                "stats",
+                "crossner_ai",
+                "--split",
+                "train",
+                "--json",
+                "--data-root",
+                str(data_root),
+            ]
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["splits"]["train"]["examples"] == 100 == report["splits"]["train"]["expected"]
+    assert report["splits"]["train"]["entities"] > 0
+
+
+def test_unknown_benchmark_lists_known_ones(capsys, data_root):
+    assert main(["data", "stats", "crossner_a", "--data-root", str(data_root)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown benchmark 'crossner_a'" in err and "crossner_ai" in err
+
+
+def test_missing_data_root_says_where_it_looked(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("RAITNER_DATA", raising=False)
+    assert main(["data", "stats", "crossner_ai"]) == 2
+    assert "RAITNER_DATA" in capsys.readouterr().err
+    missing = tmp_path / "nowhere"
+    assert main(["data", "stats", "crossner_ai", "--data-root", str(missing)]) == 2
+    assert str(missing) in capsys.readouterr().err
+    assert main(["data", "stats", "crossner_ai", "--data-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "en/crossner/ai/train.txt" in err and str(tmp_path) in err
+
+
+def test_build_vanilla_from_packaged_sample(tmp_path, capsys):
+    output = tmp_path / "vanilla.jsonl"
+    assert (
+        main(["build", "sample:pile_ner_150", "--mode", "vanilla", "-o", str(output), "--quiet"])
+        == 0
+    )
+    records = _records(output)
+    assert len(records) == 150
+    for record in records:
+        assert record["example_ids"] == [] and record["strategy"] is None
+        roles = [m["role"] for m in record["messages"]]
+        assert roles[:3] == ["system", "user", "assistant"]
+        assert roles[3:] == ["user", "assistant"] * ((len(roles) - 3) // 2)
+    stats = json.loads((tmp_path / "vanilla.stats.json").read_text())
+    assert stats["mode"] == "vanilla" and stats["statistics"]["samples"] == 150
+    assert stats["settings"]["template"] == "ra-it-en-v1"
+    # deterministic under a seed
+    again = tmp_path / "again.jsonl"
+    assert (
+        main(["build", "sample:pile_ner_150", "--mode", "vanilla", "-o", str(again), "--quiet"])
+        == 0
+    )
+    assert again.read_bytes() == output.read_bytes()
+
+
+def test_build_bad_input_file_names_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "1", "text": "ab", "lang": "en"}\n{"id": 2\n', encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    assert main(["build", str(bad), "--mode", "vanilla", "-o", str(output), "--quiet"]) == 2
+    assert f"{bad}:2" in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_help_starts_without_heavy_imports():
+    code = (
+        "import sys, raitner.cli\n"
+        "try:\n    raitner.cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers', 'bm25s', 'jieba') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("args", [["--k", "0"], ["--sample", "0"]])
+def test_build_rejects_bad_numbers(tmp_path, capsys, args):
+    assert main(["build", "sample:pile_ner_150", "-o", str(tmp_path / "x.jsonl"), *args]) == 2
+    assert "must be at least 1" in capsys.readouterr().err
