@@ -1,0 +1,146 @@
+"""Result tables like the papers': one row per method, one column per benchmark, then "Avg.".
+
+Cells are percentages rounded to two decimals (``round(100 * x, 2)``, as the RA-IT authors'
+``format_number``). "Avg." is the macro average over the row's benchmarks of the *unrounded*
+scores, then rounded; it can differ from the mean of the printed cells by at most 0.005.
+A benchmark a row lacks is shown as ``-`` and left out of that row's average (``n_benchmarks``
+in the JSON says how many went in).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from raitner.atomic import atomic_write
+from raitner.evaluate.metrics import NERResult
+
+AVG_COLUMN = "Avg."
+SCORES = ("precision", "recall", "f1")
+_METRIC_NAMES = {"precision": "Precision", "recall": "Recall", "f1": "F1"}
+
+ResultLike = NERResult | Mapping[str, Any]
+
+
+def percent(value: float) -> float:
+    """A fraction as a percentage with two decimals: ``0.55796 → 55.8``."""
+    return round(100 * value, 2)
+
+
+def _as_result(result: ResultLike) -> NERResult:
+    return result if isinstance(result, NERResult) else NERResult.from_dict(result)
+
+
+def macro_average(results: Mapping[str, ResultLike], metric: str = "f1") -> float:
+    """Mean of the benchmarks' unrounded ``metric`` (a fraction in [0, 1])."""
+    if metric not in SCORES:
+        raise ValueError(f"metric must be one of {', '.join(SCORES)}, got {metric!r}")
+    if not results:
+        raise ValueError("no results to average")
+    values = [getattr(_as_result(result), metric) for result in results.values()]
+    return sum(values) / len(values)
+
+
+def build_table(
+    rows: Mapping[str, Mapping[str, ResultLike]], *, metric: str = "f1"
+) -> dict[str, Any]:
+    """A JSON-ready table from ``{row name: {benchmark: result}}``.
+
+    Columns are the benchmarks in first-seen order, then ``Avg.``; each row keeps its scores
+    in percent and its full results (``NERResult.to_dict``) under ``results``.
+    """
+    if metric not in SCORES:
+        raise ValueError(f"metric must be one of {', '.join(SCORES)}, got {metric!r}")
+    if not rows:
+        raise ValueError("no rows for the table")
+    benchmarks: dict[str, None] = {}
+    table_rows: list[dict[str, Any]] = []
+    for name, results in rows.items():
+        parsed = {bench: _as_result(result) for bench, result in results.items()}
+        benchmarks.update(dict.fromkeys(parsed))
+        table_rows.append(
+            {
+                "name": name,
+                "scores": {bench: percent(getattr(r, metric)) for bench, r in parsed.items()},
+                "avg": percent(macro_average(parsed, metric)) if parsed else None,
+                "n_benchmarks": len(parsed),
+                "results": {bench: r.to_dict() for bench, r in parsed.items()},
+            }
+        )
+    return {
+        "metric": metric,
+        "unit": "percent",
+        "average": "macro mean of unrounded per-benchmark scores",
+        "columns": [*benchmarks, AVG_COLUMN],
+        "rows": table_rows,
+    }
+
+
+def average_table(
+    results: Mapping[str, ResultLike], *, name: str = "raitner", metric: str = "f1"
+) -> dict[str, Any]:
+    """:func:`build_table` for one method: ``{benchmark: result}`` → one row plus Avg."""
+    return build_table({name: results}, metric=metric)
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(table: Mapping[str, Any], *, title: str | None = None) -> str:
+    """The table in markdown, then a details table (P/R/F1 and counts per benchmark)."""
+    columns: list[str] = list(table["columns"])
+    benchmarks = [c for c in columns if c != AVG_COLUMN]
+    lines: list[str] = []
+    if title:
+        lines += [f"# {title}", ""]
+    lines.append(f"{_METRIC_NAMES.get(table['metric'], table['metric'])} (%)")
+    lines.append("")
+    lines.append("| Method | " + " | ".join(_escape(c) for c in columns) + " |")
+    lines.append("|---|" + "---:|" * len(columns))
+    for row in table["rows"]:
+        cells = [_cell(row["scores"].get(bench)) for bench in benchmarks] + [_cell(row["avg"])]
+        lines.append(f"| {_escape(row['name'])} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Details",
+        "",
+        "| Method | Benchmark | Metric | P | R | F1 | Queries | Pred | Gold | TP | Unparseable |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in table["rows"]:
+        for bench in benchmarks:
+            if bench not in row["results"]:
+                continue
+            result = row["results"][bench]
+            scores = [_cell(percent(result[key])) for key in SCORES]
+            counts = [
+                str(result[key]) for key in ("n_queries", "n_pred", "n_gold", "tp", "n_unparseable")
+            ]
+            lines.append(
+                f"| {_escape(row['name'])} | {_escape(bench)} | {result['metric']} | "
+                + " | ".join(scores + counts)
+                + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_report(
+    table: Mapping[str, Any], out_dir: str | Path, *, stem: str = "report", title: str | None = None
+) -> tuple[Path, Path]:
+    """Write ``<stem>.md`` and ``<stem>.json`` into ``out_dir`` atomically; return both paths."""
+    directory = Path(out_dir)
+    markdown_path = directory / f"{stem}.md"
+    json_path = directory / f"{stem}.json"
+    with atomic_write(json_path) as handle:
+        json.dump(table, handle, ensure_ascii=False, indent=2)
+        handle.write("\n")
+    with atomic_write(markdown_path) as handle:
+        handle.write(render_markdown(table, title=title))
+    return markdown_path, json_path
