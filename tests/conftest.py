@@ -34,3 +34,12 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing may come from a model hub in tests."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen2 with an in-memory-trained tokenizer, saved once per session."""
+    pytest.importorskip("torch")
+    from tiny_models import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"))
