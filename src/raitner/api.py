@@ -1,0 +1,329 @@
+"""``OpenNER``: load a model, give it text and entity types, get entities with offsets.
+
+::
+
+    from raitner import OpenNER
+
+    ner = OpenNER.from_pretrained("path/to/trained-model")     # or None: the embedded default
+    ner.predict_entities("Barack Obama visited Paris.", ["person", "location"])
+    # [{"start": 0, "end": 12, "text": "Barack Obama", "label": "person"},
+    #  {"start": 21, "end": 26, "text": "Paris", "label": "location"}]
+
+The output follows GLiNER's ``predict_entities`` (character offsets, ``end`` exclusive), without
+a score: a generated answer has none.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from raitner.errors import RaitnerError
+from raitner.infer.backends import DEFAULT_MAX_NEW_TOKENS, GenerationBackend, HFBackend
+from raitner.infer.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS
+from raitner.infer.predictor import (
+    DEFAULT_BATCH_SIZE,
+    ExamplesArg,
+    Predictor,
+    TextPrediction,
+)
+from raitner.prompts.templates import Template, default_template_id, get_template
+from raitner.schema import Example
+
+__all__ = [
+    "MODEL_CONFIG_FILE",
+    "MODEL_FORMAT",
+    "ModelFormatError",
+    "OpenNER",
+    "base_model_of",
+    "read_model_config",
+    "template_of",
+]
+
+#: The file that marks a raitner model folder (LoRA adapter + tokenizer + this).
+MODEL_CONFIG_FILE = "raitner.json"
+MODEL_FORMAT = "raitner-model-v1"
+
+
+class ModelFormatError(RaitnerError, ValueError):
+    """A folder's ``raitner.json`` is not one this version can read."""
+
+
+def read_model_config(folder: str | Path) -> dict[str, Any] | None:
+    """The ``raitner.json`` of a model folder, or None when ``folder`` is not one."""
+    path = Path(folder) / MODEL_CONFIG_FILE
+    if not path.is_file():
+        return None
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
+        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+        raise ModelFormatError(f"{path}: expected format {MODEL_FORMAT!r}, got {found!r}")
+    if "base_model" not in config:
+        raise ModelFormatError(f"{path}: 'base_model' is missing")
+    if not config.get("template") and not config.get("templates"):
+        raise ModelFormatError(f"{path}: neither 'template' nor 'templates' is given")
+    return config
+
+
+def base_model_of(config: dict[str, Any]) -> str | None:
+    """What to load as the base model of a model folder (None: the embedded default).
+
+    ``base_model`` is a name (Hub id, folder, or None for the embedded default) or a record
+    ``{"name", "path", ...}``; its ``path`` is used when that folder exists here (the exact
+    weights trained on), else its ``name``.
+    """
+    base = config["base_model"]
+    if isinstance(base, dict):
+        path = base.get("path")
+        if path and Path(path).is_dir():
+            return str(path)
+        return base.get("name")
+    return base
+
+
+def template_of(config: dict[str, Any], lang: str | None) -> str:
+    """The template id a model folder was trained with, for ``lang`` when it has several."""
+    templates = config.get("templates") or {}
+    if lang is not None and lang in templates:
+        return templates[lang]
+    if config.get("template"):
+        return config["template"]
+    languages = config.get("languages") or sorted(templates)
+    if lang is not None:
+        raise ModelFormatError(f"the model was trained on {languages}, not on {lang!r}")
+    return templates[languages[0]]
+
+
+class OpenNER:
+    """Open NER with an instruction-tuned LLM: one question per entity type.
+
+    Build it with :meth:`from_pretrained` (a trained raitner model folder, a base model, or the
+    embedded default) or :meth:`from_model` (a model already in memory); the constructor takes
+    any :class:`~raitner.infer.backends.GenerationBackend`.
+
+    ``pool`` (Examples or a raitner JSONL path) enables ``examples="pool"``: on-demand
+    retrieval of in-context examples with ``retrieval`` (a ``RetrievalConfig`` or its dict;
+    default: the model's training settings from ``raitner.json``, else NN with k=2).
+    """
+
+    def __init__(
+        self,
+        backend: GenerationBackend,
+        template: Template | str,
+        *,
+        pool: Sequence[Example] | str | Path | None = None,
+        retrieval: Any = None,
+        embedder: Any = None,
+        config: dict[str, Any] | None = None,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        max_text_tokens: int | None = DEFAULT_MAX_TOKENS,
+        overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self.template = get_template(template) if isinstance(template, str) else template
+        self.backend = backend
+        #: the model folder's ``raitner.json`` (None for a base model)
+        self.config = config
+        self.predictor = Predictor(
+            backend,
+            self.template,
+            pool=pool,
+            retrieval=retrieval,
+            embedder=embedder,
+            max_new_tokens=max_new_tokens,
+            max_text_tokens=max_text_tokens,
+            overlap_tokens=overlap_tokens,
+            batch_size=batch_size,
+            show_progress=False,
+        )
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        *,
+        template: Template | str | None = None,
+        lang: str = "en",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        stop_tokens: Sequence[str] = (),
+        **options: Any,
+    ) -> OpenNER:
+        """Wrap a transformers model (optionally PEFT) and its tokenizer in an :class:`HFBackend`.
+
+        ``template`` defaults to the RA-IT template of ``lang``; ``stop_tokens`` end a reply
+        besides the usual end-of-turn tokens; ``options`` go to the constructor.
+        """
+        chosen = template if template is not None else default_template_id(lang)
+        backend = HFBackend(model, tokenizer, batch_size=batch_size, stop_tokens=stop_tokens)
+        return cls(backend, chosen, batch_size=batch_size, **options)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_id: str | Path | None = None,
+        *,
+        lang: str | None = None,
+        template: Template | str | None = None,
+        device: str | None = None,
+        dtype: Any = None,
+        pool: Sequence[Example] | str | Path | None = None,
+        retrieval: Any = None,
+        embedder: Any = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        **options: Any,
+    ) -> OpenNER:
+        """Load a model for inference.
+
+        * ``None``: the embedded default model (``raitner.models``), RA-IT template of ``lang``.
+        * a folder with ``raitner.json``: its base model (:func:`base_model_of`), the LoRA
+          adapter and tokenizer in the folder, its template (:func:`template_of`), its
+          end-of-turn token, and (unless given) its retrieval settings and embedder.
+        * anything else: a base model (Hub id or folder) with the RA-IT template of ``lang``.
+
+        ``lang`` defaults to the model folder's first language, else ``"en"``; ``template``
+        overrides the template. Nothing is downloaded when ``HF_HUB_OFFLINE=1``.
+        """
+        from raitner.models import load_causal_lm
+
+        config = read_model_config(path_or_id) if path_or_id is not None else None
+        stop_tokens: list[str] = []
+        if config is None:
+            model, tokenizer = load_causal_lm(path_or_id, device=device, dtype=dtype)
+            chosen = template if template is not None else default_template_id(lang or "en")
+        else:
+            model, tokenizer = _load_adapter_model(Path(path_or_id), config, device, dtype)
+            chosen = template if template is not None else template_of(config, lang)
+            settings = config.get("retrieval")
+            if retrieval is None and isinstance(settings, dict):
+                retrieval = _training_retrieval(settings)
+            if embedder is None and isinstance(settings, dict):
+                embedder = _training_embedder(settings)
+            end_of_turn = (config.get("chat_template") or {}).get("end_of_turn")
+            if end_of_turn:
+                stop_tokens.append(end_of_turn)
+        backend = HFBackend(model, tokenizer, batch_size=batch_size, stop_tokens=stop_tokens)
+        return cls(
+            backend,
+            chosen,
+            pool=pool,
+            retrieval=retrieval,
+            embedder=embedder,
+            config=config,
+            batch_size=batch_size,
+            **options,
+        )
+
+    def predict(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str] | Sequence[Sequence[str]],
+        *,
+        examples: ExamplesArg = None,
+        batch_size: int | None = None,
+        show_progress: bool = False,
+    ) -> list[TextPrediction]:
+        """Full predictions: entities, raw answers, parse statuses, unaligned mentions."""
+        return self.predictor.predict(
+            texts, labels, examples=examples, batch_size=batch_size, show_progress=show_progress
+        )
+
+    def predict_entities(
+        self,
+        text: str,
+        labels: Sequence[str],
+        examples: ExamplesArg = None,
+        threshold: float | None = None,
+        flat_ner: bool = False,
+    ) -> list[dict[str, Any]]:
+        """``[{"start", "end", "text", "label"}]`` of one text, sorted by start.
+
+        ``examples``: ``None`` (no in-context examples), ``"pool"`` (retrieved from the pool)
+        or a list of Examples. ``threshold`` is accepted for GLiNER compatibility and has no
+        effect (generation gives no per-entity score). ``flat_ner`` drops overlapping
+        entities, longer first.
+        """
+        return self.inference(
+            [text], labels, examples=examples, threshold=threshold, flat_ner=flat_ner
+        )[0]
+
+    def inference(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str] | Sequence[Sequence[str]],
+        *,
+        examples: ExamplesArg = None,
+        batch_size: int | None = None,
+        threshold: float | None = None,
+        flat_ner: bool = False,
+        show_progress: bool = False,
+    ) -> list[list[dict[str, Any]]]:
+        """:meth:`predict_entities` for many texts; ``batch_size`` questions per backend call
+        (a backend may cap it with its own batch size)."""
+        if threshold is not None:
+            warnings.warn(
+                "threshold has no effect: generated entities carry no score",
+                UserWarning,
+                stacklevel=2,
+            )
+        predictions = self.predict(
+            texts, labels, examples=examples, batch_size=batch_size, show_progress=show_progress
+        )
+        return [prediction.to_dicts(flat_ner=flat_ner) for prediction in predictions]
+
+    def raw_answers(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str] | Sequence[Sequence[str]],
+        *,
+        examples: ExamplesArg = None,
+        batch_size: int | None = None,
+        show_progress: bool = False,
+    ) -> list[dict[str, str]]:
+        """Per text, the answer to each label's question (for the papers' list metrics);
+        see :meth:`TextPrediction.raw_answers` for chunked texts."""
+        predictions = self.predict(
+            texts, labels, examples=examples, batch_size=batch_size, show_progress=show_progress
+        )
+        return [prediction.raw_answers(self.template) for prediction in predictions]
+
+
+def _load_adapter_model(
+    folder: Path, config: dict[str, Any], device: str | None, dtype: Any
+) -> tuple[Any, Any]:
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    from raitner.models import load_causal_lm
+
+    base, _ = load_causal_lm(base_model_of(config), device=device, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = PeftModel.from_pretrained(base, folder)
+    model.eval()
+    return model, tokenizer
+
+
+def _training_retrieval(settings: dict[str, Any]) -> Any:
+    from raitner.retrieval import RetrievalConfig
+
+    known = {f.name for f in fields(RetrievalConfig)}
+    return RetrievalConfig.from_dict({k: v for k, v in settings.items() if k in known})
+
+
+def _training_embedder(settings: dict[str, Any]) -> Any:
+    """The embedder named in the training retrieval settings (key ``embedder``), if any."""
+    from raitner.retrieval import HashingEmbedder, SentenceTransformerEmbedder
+    from raitner.retrieval.embedders import DEFAULT_MODEL_NAME
+
+    name = settings.get("embedder")
+    if not isinstance(name, str) or not name:
+        return None
+    if name == DEFAULT_MODEL_NAME:
+        return SentenceTransformerEmbedder()
+    if name == HashingEmbedder().name:
+        return HashingEmbedder()
+    return SentenceTransformerEmbedder(name)
