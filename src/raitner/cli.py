@@ -97,6 +97,89 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument("--seed", type=int, default=42)
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_data_root(build)
+
+    train = commands.add_parser(
+        "train",
+        help="LoRA fine-tuning on datasets written by `raitner build`",
+        description=(
+            "LoRA instruction tuning with TRL (loss on assistant turns only). Defaults are the "
+            "paper's: 3 epochs, effective batch 8, lr 5e-5, cosine, warm-up 0.03, LoRA on all "
+            "linear layers. Settings come from --config (JSON/YAML) with flags applied over it. "
+            "Multi-GPU: accelerate launch --num_processes N -m raitner.train --config cfg.json"
+        ),
+    )
+    train.add_argument("--config", help="JSON or YAML file of training settings")
+    from raitner.train.config import add_config_arguments
+
+    add_config_arguments(train)
+
+    def add_model_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--model",
+            help="a raitner model folder, an HF causal LM id or path; default: the embedded "
+            "SmolLM2-135M-Instruct",
+        )
+        command.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda if available)")
+        command.add_argument("--batch-size", type=int, default=16, help="questions per forward")
+        command.add_argument("--lang", choices=["en", "zh"], help="template language (base models)")
+        command.add_argument(
+            "--pool",
+            help="raitner JSONL of examples to retrieve in-context examples from (enables "
+            "--examples pool)",
+        )
+        command.add_argument("--examples", choices=["none", "pool"], default="none")
+        command.add_argument("--strategy", choices=STRATEGIES, help="retrieval strategy")
+        command.add_argument("--k", type=int, help="examples per text")
+        command.add_argument("--bm25-threshold", type=float, help="BM25 filter threshold")
+        command.add_argument("--max-new-tokens", type=int, default=256)
+        command.add_argument(
+            "--max-text-tokens",
+            type=int,
+            default=256,
+            help="longer texts are split into overlapping windows; 0 = never split",
+        )
+
+    extract = commands.add_parser("extract", help="entities of one text, with character offsets")
+    extract.add_argument("text")
+    extract.add_argument("--labels", required=True, help="comma-separated entity types")
+    add_model_options(extract)
+
+    predict = commands.add_parser(
+        "predict",
+        help="predict entities for a JSONL file of texts",
+        description=(
+            "Input: JSONL lines with a 'text' (and optional 'id', 'labels' / 'label_set'); "
+            "output: the same lines with 'entities', raw 'answers' and unaligned mentions."
+        ),
+    )
+    predict.add_argument("input", type=Path)
+    predict.add_argument("--output", "-o", required=True, type=Path)
+    predict.add_argument("--labels", help="comma-separated types for lines that name none")
+    add_model_options(predict)
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="zero-shot evaluation on named benchmarks with the papers' metric",
+    )
+    evaluate.add_argument(
+        "--benchmarks",
+        default="crossner_ai,crossner_literature,crossner_music,crossner_politics,"
+        "crossner_science,mit_movie,mit_restaurant",
+        help="comma-separated benchmark names (default: the paper's 7 English ones)",
+    )
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--limit", type=int, help="seeded random subset of N texts each")
+    evaluate.add_argument("--seed", type=int, default=42)
+    evaluate.add_argument(
+        "--exclude-types", default="misc", help="types not asked (UniversalNER dropped misc)"
+    )
+    evaluate.add_argument(
+        "--pool-size", type=int, help="with --examples pool: sample N examples of --pool-split"
+    )
+    evaluate.add_argument("--pool-split", default="train")
+    evaluate.add_argument("--output", "-o", type=Path, default=Path("out/eval"))
+    add_model_options(evaluate)
+    _add_data_root(evaluate)
     return parser
 
 
@@ -255,6 +338,130 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    import logging
+
+    from raitner.train import train
+    from raitner.train.config import config_from_namespace
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    output = train(config_from_namespace(args, args.config))
+    print(f"trained model written to {output}")
+    return 0
+
+
+def _retrieval_overrides(args: argparse.Namespace) -> dict | None:
+    given = {
+        key: value
+        for key, value in (
+            ("strategy", args.strategy),
+            ("k", args.k),
+            ("bm25_threshold", args.bm25_threshold),
+        )
+        if value is not None
+    }
+    return given or None
+
+
+def _load_ner(args: argparse.Namespace, pool=None):
+    from raitner.api import OpenNER
+    from raitner.retrieval.strategies import RetrievalConfig
+
+    if args.examples == "pool" and pool is None and not getattr(args, "pool_split", None):
+        raise RaitnerError("--examples pool needs --pool FILE.jsonl")
+    overrides = _retrieval_overrides(args)
+    return OpenNER.from_pretrained(
+        args.model,
+        lang=args.lang,
+        device=args.device,
+        pool=pool,
+        retrieval=RetrievalConfig(**overrides) if overrides else None,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        max_text_tokens=args.max_text_tokens or None,
+    )
+
+
+def _extract(args: argparse.Namespace) -> int:
+    labels = [label.strip() for label in args.labels.split(",") if label.strip()]
+    if not labels:
+        raise RaitnerError("--labels needs at least one entity type")
+    ner = _load_ner(args, pool=args.pool)
+    examples = "pool" if args.examples == "pool" else None
+    for entity in ner.predict_entities(args.text, labels, examples=examples):
+        print(json.dumps(entity, ensure_ascii=False))
+    return 0
+
+
+def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
+    from raitner.errors import DataFormatError
+    from raitner.io.jsonl import iter_jsonl
+
+    rows = []
+    for number, record in iter_jsonl(path):
+        if not isinstance(record.get("text"), str):
+            raise DataFormatError(path, number, "expected a string field 'text'")
+        labels = record.get("labels") or record.get("label_set") or default_labels
+        if not labels:
+            raise DataFormatError(path, number, "no 'labels' on the line and no --labels given")
+        rows.append(
+            {"id": str(record.get("id", len(rows))), "text": record["text"], "labels": labels}
+        )
+    return rows
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from raitner.atomic import atomic_write
+
+    default_labels = [x.strip() for x in (args.labels or "").split(",") if x.strip()]
+    rows = _read_predict_input(args.input, default_labels)
+    ner = _load_ner(args, pool=args.pool)
+    predictions = ner.predict(
+        [row["text"] for row in rows],
+        [row["labels"] for row in rows],
+        examples="pool" if args.examples == "pool" else None,
+        batch_size=args.batch_size,
+        show_progress=True,
+    )
+    with atomic_write(args.output) as handle:
+        for row, prediction in zip(rows, predictions, strict=True):
+            record = {"id": row["id"], **prediction.to_record(ner.template)}
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    print(f"wrote {len(rows)} predictions to {args.output}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from raitner.evaluate.runner import EvalSettings, run_evaluation
+    from raitner.io.registry import get_benchmark
+    from raitner.retrieval.strategies import RetrievalConfig
+
+    names = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
+    for name in names:
+        get_benchmark(name)  # unknown names fail before any model is loaded
+    overrides = _retrieval_overrides(args) or {}
+    settings = EvalSettings(
+        benchmarks=names,
+        split=args.split,
+        limit=args.limit,
+        seed=args.seed,
+        exclude_types=tuple(t.strip() for t in args.exclude_types.split(",") if t.strip()),
+        examples=args.examples,
+        pool_split=args.pool_split,
+        pool_size=args.pool_size,
+        retrieval=asdict(RetrievalConfig(**overrides)) if args.examples == "pool" else None,
+        batch_size=args.batch_size,
+        model=args.model or "embedded-default",
+    )
+    ner = _load_ner(args)
+    table = run_evaluation(ner, settings, args.output, data_root=args.data_root)
+    print(table["markdown"])
+    print(f"report written to {args.output}/report.md and report.json")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -263,6 +470,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("data", "stats"): _data_stats,
         ("data", "export"): _data_export,
         ("build", None): _build,
+        ("train", None): _train,
+        ("extract", None): _extract,
+        ("predict", None): _predict,
+        ("eval", None): _eval,
     }
     handler = handlers[(args.command, getattr(args, "data_command", None))]
     try:
