@@ -128,3 +128,68 @@ def test_help_starts_without_heavy_imports():
 def test_build_rejects_bad_numbers(tmp_path, capsys, args):
     assert main(["build", "sample:pile_ner_150", "-o", str(tmp_path / "x.jsonl"), *args]) == 2
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_predict_writes_one_record_per_line(tmp_path, tiny_model_dir, capsys):
+    source = tmp_path / "texts.jsonl"
+    lines = [
+        {"id": "a", "text": "Barack Obama visited Paris .", "labels": ["person", "location"]},
+        {"text": "张三在北京工作。"},
+    ]
+    source.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n")
+    output = tmp_path / "predictions.jsonl"
+    args = [
+        "predict",
+        str(source),
+        "-o",
+        str(output),
+        "--labels",
+        "person",
+        "--model",
+        str(tiny_model_dir),
+    ]
+    assert main([*args, "--max-new-tokens", "8", "--device", "cpu"]) == 0
+    records = _records(output)
+    assert [r["id"] for r in records] == ["a", "1"]
+    assert set(records[0]["answers"]) == {"person", "location"}
+    assert set(records[1]["answers"]) == {"person"}
+    for record, line in zip(records, lines, strict=True):
+        for entity in record["entities"]:
+            assert line["text"][entity["start"] : entity["end"]] == entity["text"]
+
+
+def test_predict_bad_line_names_file_and_line(tmp_path, tiny_model_dir, capsys):
+    source = tmp_path / "texts.jsonl"
+    source.write_text('{"text": "ok"}\n{"id": 3}\n')
+    output = tmp_path / "out.jsonl"
+    assert (
+        main(
+            [
+                "predict",
+                str(source),
+                "-o",
+                str(output),
+                "--labels",
+                "x",
+                "--model",
+                str(tiny_model_dir),
+            ]
+        )
+        == 2
+    )
+    assert f"{source}:2: expected a string field 'text'" in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_extract_prints_entities_as_json_lines(tiny_model_dir, capsys):
+    text = "Barack Obama visited Paris ."
+    args = ["extract", text, "--labels", "person,location", "--model", str(tiny_model_dir)]
+    assert main([*args, "--max-new-tokens", "8"]) == 0
+    for line in capsys.readouterr().out.splitlines():
+        entity = json.loads(line)
+        assert text[entity["start"] : entity["end"]] == entity["text"]
+
+
+def test_eval_rejects_unknown_benchmark_before_loading_a_model(capsys):
+    assert main(["eval", "--benchmarks", "crossner_ai,nope", "--model", "/nonexistent"]) == 2
+    assert "unknown benchmark 'nope'" in capsys.readouterr().err
