@@ -132,7 +132,7 @@ def iter_records(
             retrieval = retrievals[index]
             context = [pool_by_id[i] for i in retrieval.example_ids]
             strategy = retrieval.strategy_used
-            dropped = retrieval.bm25_dropped
+            dropped = retrieval.n_dropped
         record = {
             "id": example.id,
             "messages": template.training_messages(example, types, context),
