@@ -56,8 +56,8 @@ def test_chinese_template_strings():
     template = get_template(default_template_id("zh"))
     messages = template.training_messages(ex, ["地名"], [ex])
     assert (
-        messages[0]["content"]
-        == "以下是一些命名实体识别的例子：\n文本：张三在北京。\n实体：[{'张三': '人名'}, {'北京': '地名'}]"
+        messages[0]["content"] == "以下是一些命名实体识别的例子：\n"
+        "文本：张三在北京。\n实体：[{'张三': '人名'}, {'北京': '地名'}]"
     )
     assert messages[1]["content"] == "我已读完这些例子。"
     assert messages[2]["content"] == "文本： 张三在北京。"
