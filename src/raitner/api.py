@@ -179,7 +179,9 @@ class OpenNER:
     ) -> OpenNER:
         """Load a model for inference.
 
-        * ``None``: the embedded default model (``raitner.models``), RA-IT template of ``lang``.
+        * ``None``: the fine-tuned default shipped in the package when there is one
+          (``raitner.models.packaged_default_model``), else the embedded base model
+          (``"smollm2-135m-instruct"`` always names the untuned base).
         * a folder with ``raitner.json``: its base model (:func:`base_model_of`), the LoRA
           adapter and tokenizer in the folder, its template (:func:`template_of`), its
           end-of-turn token, and (unless given) its retrieval settings and embedder.
@@ -188,8 +190,10 @@ class OpenNER:
         ``lang`` defaults to the model folder's first language, else ``"en"``; ``template``
         overrides the template. Nothing is downloaded when ``HF_HUB_OFFLINE=1``.
         """
-        from raitner.models import load_causal_lm
+        from raitner.models import load_causal_lm, packaged_default_model
 
+        if path_or_id is None:
+            path_or_id = packaged_default_model()
         config = read_model_config(path_or_id) if path_or_id is not None else None
         stop_tokens: list[str] = []
         if config is None:

@@ -313,3 +313,17 @@ def _sync_pad_token(tokenizer: Any, model: Any) -> None:
     model.config.pad_token_id = tokenizer.pad_token_id
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
+
+
+#: The fine-tuned default that ships inside the package: a LoRA adapter over the embedded LLM.
+PACKAGED_MODEL_DIR = "default_model"
+
+
+def packaged_default_model() -> Path | None:
+    """The package's own trained model folder (adapter + ``raitner.json``), if it ships one.
+
+    ``OpenNER.from_pretrained()`` with no argument uses it; pass ``"smollm2-135m-instruct"``
+    for the untuned base model instead.
+    """
+    folder = Path(__file__).resolve().parent / PACKAGED_MODEL_DIR
+    return folder if (folder / "raitner.json").is_file() else None
