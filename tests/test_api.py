@@ -40,24 +40,6 @@ class Scripted:
         return [self.answers.get(label, "[]") for label in labels]
 
 
-@pytest.fixture(scope="module")
-def lively_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model with larger random weights, so that greedy answers vary by prompt."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    generator = torch.Generator().manual_seed(2)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() > 1:
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
-    folder = tmp_path_factory.mktemp("lively-api")
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(folder)
-    return folder
-
-
 def load(folder: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -131,8 +113,8 @@ def test_examples_from_a_pool() -> None:
     assert backend.seen == [EN.query_messages("Paris is the capital of France.", "city")]
 
 
-def test_from_model_batch_equals_one_by_one(lively_dir: Path) -> None:
-    model, tokenizer = load(lively_dir)
+def test_from_model_batch_equals_one_by_one(lively_model_dir: Path) -> None:
+    model, tokenizer = load(lively_model_dir)
     ner = OpenNER.from_model(model, tokenizer, max_new_tokens=12)
     together = ner.inference(TEXTS, LABELS, batch_size=8)
     alone = [ner.predict_entities(text, LABELS) for text in TEXTS]
@@ -144,23 +126,23 @@ def test_from_model_batch_equals_one_by_one(lively_dir: Path) -> None:
     assert len({a for text_answers in answers for a in text_answers.values()}) > 1
 
 
-def test_from_pretrained_base_model(lively_dir: Path) -> None:
-    ner = OpenNER.from_pretrained(str(lively_dir), max_new_tokens=12)
+def test_from_pretrained_base_model(lively_model_dir: Path) -> None:
+    ner = OpenNER.from_pretrained(str(lively_model_dir), max_new_tokens=12)
     assert ner.template.id == "ra-it-en-v1" and ner.config is None
-    model, tokenizer = load(lively_dir)
+    model, tokenizer = load(lively_model_dir)
     reference = OpenNER.from_model(model, tokenizer, max_new_tokens=12)
     assert ner.raw_answers(TEXTS, LABELS) == reference.raw_answers(TEXTS, LABELS)
-    assert OpenNER.from_pretrained(lively_dir, lang="zh").template.id == "ra-it-zh-v1"
+    assert OpenNER.from_pretrained(lively_model_dir, lang="zh").template.id == "ra-it-zh-v1"
 
 
-def test_from_pretrained_none_is_the_embedded_default(monkeypatch, lively_dir: Path) -> None:
+def test_from_pretrained_none_is_the_embedded_default(monkeypatch, lively_model_dir: Path) -> None:
     import raitner.models
 
     calls = []
 
     def fake_load(name_or_path=None, *, device=None, dtype=None, **kwargs):
         calls.append((name_or_path, device, dtype))
-        return load(lively_dir)
+        return load(lively_model_dir)
 
     monkeypatch.setattr(raitner.models, "load_causal_lm", fake_load)
     ner = OpenNER.from_pretrained(device="cpu")
@@ -186,24 +168,26 @@ def write_model_folder(folder: Path, base: Path, peft_model, tokenizer, **overri
     (folder / "raitner.json").write_text(json.dumps(info), encoding="utf-8")
 
 
-def test_saved_adapter_predicts_like_the_model_in_memory(lively_dir: Path, tmp_path: Path) -> None:
+def test_saved_adapter_predicts_like_the_model_in_memory(
+    lively_model_dir: Path, tmp_path: Path
+) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
 
     from raitner.retrieval import HashingEmbedder, RetrievalConfig
 
-    base, tokenizer = load(lively_dir)
+    base, tokenizer = load(lively_model_dir)
     torch.manual_seed(3)
     config = LoraConfig(
         r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False
     )
     tuned = get_peft_model(base, config)
     in_memory = OpenNER.from_model(tuned, tokenizer, max_new_tokens=12).raw_answers(TEXTS, LABELS)
-    write_model_folder(tmp_path, lively_dir, tuned, tokenizer)
+    write_model_folder(tmp_path, lively_model_dir, tuned, tokenizer)
 
     loaded = OpenNER.from_pretrained(tmp_path, max_new_tokens=12)
     assert loaded.raw_answers(TEXTS, LABELS) == in_memory
-    plain = OpenNER.from_pretrained(lively_dir, max_new_tokens=12).raw_answers(TEXTS, LABELS)
+    plain = OpenNER.from_pretrained(lively_model_dir, max_new_tokens=12).raw_answers(TEXTS, LABELS)
     assert plain != in_memory, "the adapter must change the answers"
     assert loaded.template.id == "ra-it-en-v1"
     assert loaded.config["languages"] == ["en"]
