@@ -184,10 +184,13 @@ def test_predict_bad_line_names_file_and_line(tmp_path, tiny_model_dir, capsys):
 def test_extract_prints_entities_as_json_lines(tiny_model_dir, capsys):
     text = "Barack Obama visited Paris ."
     args = ["extract", text, "--labels", "person,location", "--model", str(tiny_model_dir)]
-    assert main([*args, "--max-new-tokens", "8"]) == 0
-    for line in capsys.readouterr().out.splitlines():
+    assert main([*args, "--max-new-tokens", "8", "--show-answers"]) == 0
+    captured = capsys.readouterr()
+    for line in captured.out.splitlines():
         entity = json.loads(line)
         assert text[entity["start"] : entity["end"]] == entity["text"]
+    assert "the model's answers:" in captured.err
+    assert "  person: " in captured.err and "  location: " in captured.err
 
 
 def test_eval_rejects_unknown_benchmark_before_loading_a_model(capsys):

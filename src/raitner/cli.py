@@ -142,6 +142,11 @@ def _build_parser() -> argparse.ArgumentParser:
     extract = commands.add_parser("extract", help="entities of one text, with character offsets")
     extract.add_argument("text")
     extract.add_argument("--labels", required=True, help="comma-separated entity types")
+    extract.add_argument(
+        "--show-answers",
+        action="store_true",
+        help="also print the model's raw answer per type (always shown when nothing is found)",
+    )
     add_model_options(extract)
 
     predict = commands.add_parser(
@@ -388,8 +393,16 @@ def _extract(args: argparse.Namespace) -> int:
         raise RaitnerError("--labels needs at least one entity type")
     ner = _load_ner(args, pool=args.pool)
     examples = "pool" if args.examples == "pool" else None
-    for entity in ner.predict_entities(args.text, labels, examples=examples):
+    (prediction,) = ner.predict([args.text], labels, examples=examples)
+    entities = prediction.to_dicts()
+    for entity in entities:
         print(json.dumps(entity, ensure_ascii=False))
+    if not entities or args.show_answers:
+        # An empty result is easier to trust (or distrust) next to what the model said.
+        answers = prediction.raw_answers(ner.template)
+        print(f"{len(entities)} entities; the model's answers:", file=sys.stderr)
+        for label, answer in answers.items():
+            print(f"  {label}: {answer}", file=sys.stderr)
     return 0
 
 
