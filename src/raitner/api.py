@@ -31,6 +31,7 @@ from raitner.infer.predictor import (
     Predictor,
     TextPrediction,
 )
+from raitner.models import MODEL_CONFIG_FILE, MODEL_FORMAT
 from raitner.prompts.templates import Template, default_template_id, get_template
 from raitner.schema import Example
 
@@ -43,10 +44,6 @@ __all__ = [
     "read_model_config",
     "template_of",
 ]
-
-#: The file that marks a raitner model folder (LoRA adapter + tokenizer + this).
-MODEL_CONFIG_FILE = "raitner.json"
-MODEL_FORMAT = "raitner-model-v1"
 
 
 class ModelFormatError(RaitnerError, ValueError):

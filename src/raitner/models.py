@@ -315,6 +315,11 @@ def _sync_pad_token(tokenizer: Any, model: Any) -> None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
 
 
+#: A trained model folder: LoRA adapter + tokenizer + this file, written by ``raitner.train``
+#: and read by ``raitner.api``.
+MODEL_CONFIG_FILE = "raitner.json"
+MODEL_FORMAT = "raitner-model-v1"
+
 #: The fine-tuned default that ships inside the package: a LoRA adapter over the embedded LLM.
 PACKAGED_MODEL_DIR = "default_model"
 
@@ -326,4 +331,4 @@ def packaged_default_model() -> Path | None:
     for the untuned base model instead.
     """
     folder = Path(__file__).resolve().parent / PACKAGED_MODEL_DIR
-    return folder if (folder / "raitner.json").is_file() else None
+    return folder if (folder / MODEL_CONFIG_FILE).is_file() else None

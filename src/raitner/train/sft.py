@@ -40,7 +40,14 @@ from pathlib import Path
 from typing import Any
 
 from raitner.errors import DataFormatError, RaitnerError
-from raitner.models import EMBEDDED_LLM, EMBEDDED_LLM_ORIGIN, is_default_model, resolve_model
+from raitner.models import (
+    EMBEDDED_LLM,
+    EMBEDDED_LLM_ORIGIN,
+    MODEL_CONFIG_FILE,
+    MODEL_FORMAT,
+    is_default_model,
+    resolve_model,
+)
 from raitner.train.chat_template import (
     TrainingTemplate,
     end_of_turn_token,
@@ -52,9 +59,8 @@ from raitner.train.config import PAPER_BATCH_SIZE, TrainConfig, TrainConfigError
 
 logger = logging.getLogger(__name__)
 
-MODEL_FORMAT = "raitner-model-v1"
 RUN_FORMAT = "raitner-run-v1"
-MODEL_INFO = "raitner.json"
+MODEL_INFO = MODEL_CONFIG_FILE
 RUN_INFO = "raitner-run.json"
 #: Settings that may change when a run is resumed: they do not change what is learned.
 RESUMABLE_CHANGES = frozenset(
