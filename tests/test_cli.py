@@ -124,6 +124,54 @@ def test_help_starts_without_heavy_imports():
     assert out.strip().splitlines()[-1] == "[]"
 
 
+def test_build_source_subsets_and_sampled_negatives(tmp_path, capsys, data_root):
+    output = tmp_path / "mix.jsonl"
+    args = ["build", "conll2003:train@40", "wnut17:train@30", "--mode", "vanilla"]
+    args += ["--sampled-negatives", "-o", str(output), "--quiet", "--data-root", str(data_root)]
+    assert main(args) == 0
+    stats = json.loads((tmp_path / "mix.stats.json").read_text())["statistics"]
+    records = _records(output)
+    # 70 texts drawn; the ones without entities have no question and are left out
+    assert (
+        stats["samples"] + stats["skipped_no_questions"]
+        == 70
+        == len(records) + (stats["skipped_no_questions"])
+    )
+    assert stats["skipped_no_questions"] > 0
+    ids = [r["id"] for r in records]
+    assert sum(i.startswith("conll2003") for i in ids) <= 40
+    assert sum(i.startswith("wnut17") for i in ids) <= 30
+    for record in records:
+        questions = [m["content"] for m in record["messages"] if m["content"].startswith("What")]
+        answers = [m["content"] for m in record["messages"][4::2]]
+        # every text has at least one positive type; negatives are sampled, not the label set
+        assert questions and any(json.loads(a) for a in answers)
+    # the same seed draws the same subsets
+    again = tmp_path / "again.jsonl"
+    assert (
+        main(
+            [
+                *args[:-5],
+                "--sampled-negatives",
+                "-o",
+                str(again),
+                "--quiet",
+                "--data-root",
+                str(data_root),
+            ]
+        )
+        == 0
+    )
+    assert again.read_bytes() == output.read_bytes()
+
+
+def test_source_subset_larger_than_source_is_refused(tmp_path, capsys, data_root):
+    args = ["build", "crossner_ai:train@101", "--mode", "vanilla", "-o", str(tmp_path / "x.jsonl")]
+    assert main([*args, "--data-root", str(data_root)]) == 2
+    err = capsys.readouterr().err
+    assert "crossner_ai:train@101" in err and "has 100" in err
+
+
 @pytest.mark.parametrize("args", [["--k", "0"], ["--sample", "0"]])
 def test_build_rejects_bad_numbers(tmp_path, capsys, args):
     assert main(["build", "sample:pile_ner_150", "-o", str(tmp_path / "x.jsonl"), *args]) == 2

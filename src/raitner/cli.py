@@ -58,7 +58,8 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "inputs",
         nargs="+",
-        help="BENCHMARK:SPLIT, a raitner .jsonl file, or sample:NAME (packaged sample)",
+        help="BENCHMARK:SPLIT, a raitner .jsonl file, or sample:NAME (packaged sample); "
+        "append @N for a seeded subset of N examples of that source (conll2003:train@500)",
     )
     build.add_argument("--output", "-o", required=True, type=Path, help="dataset .jsonl to write")
     build.add_argument("--mode", choices=["vanilla", "ra-it"], default="ra-it")
@@ -93,8 +94,17 @@ def _build_parser() -> argparse.ArgumentParser:
         default=0.5,
         help="per positive type, chance of adding a frequency-sampled negative type",
     )
+    build.add_argument(
+        "--sampled-negatives",
+        action="store_true",
+        help="ignore closed label sets: ask each text's positive types plus sampled negatives "
+        "(as for open-type data) instead of every type of its benchmark; texts without "
+        "entities are then left out",
+    )
     build.add_argument("--no-shuffle-types", action="store_true", help="keep question order")
-    build.add_argument("--seed", type=int, default=42)
+    build.add_argument(
+        "--seed", type=int, default=42, help="seed of subsets (--sample, SOURCE@N) and sampling"
+    )
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_data_root(build)
 
@@ -285,7 +295,7 @@ def _build(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise RaitnerError(f"--k must be at least 1, got {args.k}")
-    examples = load_sources(args.inputs, args.data_root)
+    examples = load_sources(args.inputs, args.data_root, seed=args.seed)
     if args.sample is not None:
         if args.sample < 1:
             raise RaitnerError(f"--sample must be at least 1, got {args.sample}")
@@ -311,12 +321,14 @@ def _build(args: argparse.Namespace) -> int:
         )
         embedder = _make_embedder(args.embedder)
         cache = EmbeddingCache(args.cache_dir)
-        pool = load_sources(args.pool, args.data_root) if args.pool else None
+        pool = load_sources(args.pool, args.data_root, seed=args.seed) if args.pool else None
     config = BuildConfig(
         template=args.template,
         retrieval=retrieval,
         negatives=NegativeSampling(
-            probability=args.negative_probability, shuffle=not args.no_shuffle_types
+            probability=args.negative_probability,
+            shuffle=not args.no_shuffle_types,
+            use_label_set=not args.sampled_negatives,
         ),
         seed=args.seed,
     )
@@ -367,6 +379,11 @@ def _retrieval_overrides(args: argparse.Namespace) -> dict | None:
     }
     return given or None
 
+    if summary["skipped_no_questions"]:
+        print(
+            f"left out {summary['skipped_no_questions']} texts with no question to ask "
+            "(no entities and no closed label set)"
+        )
 
 def _load_ner(args: argparse.Namespace, pool=None):
     from raitner.api import OpenNER

@@ -1,5 +1,10 @@
 """Resolving the data a command names: ``benchmark:split``, a raitner JSONL file, or a
-packaged sample (``sample:NAME``)."""
+packaged sample (``sample:NAME``), each optionally followed by ``@N`` for a seeded random
+subset of N of its examples (``ontonotes:dev@600``), kept in their original order.
+
+A training mix is a list of such specs; ``@N`` lets each source contribute its own share
+(the same seed always picks the same subset of a source).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,40 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+import re
+
 from raitner.errors import RaitnerError, UnknownNameError
 from raitner.io.jsonl import read_examples
 from raitner.io.stats import ReadStats
 from raitner.schema import Example
 
 SAMPLE_PREFIX = "sample:"
+_SUBSET = re.compile(r"^(?P<base>.+)@(?P<count>\d+)$")
+#: seed of ``@N`` subsets when the caller gives none
+DEFAULT_SUBSET_SEED = 42
+
+
+def split_subset(spec: str) -> tuple[str, int | None]:
+    """``"conll2003:train@500"`` → ``("conll2003:train", 500)``; no ``@N`` → ``(spec, None)``.
+
+    A spec that names an existing file is never split (file names may contain ``@``).
+    """
+    match = _SUBSET.match(spec)
+    if match is None or Path(spec).exists():
+        return spec, None
+    return match["base"], int(match["count"])
+
+
+def seeded_subset(examples: Sequence[Example], count: int, seed: int, what: str) -> list[Example]:
+    """``count`` examples drawn without replacement with ``seed``, in their original order."""
+    import numpy as np
+
+    if count < 1:
+        raise RaitnerError(f"{what}: a subset needs at least 1 example, got @{count}")
+    if count > len(examples):
+        raise RaitnerError(f"{what}: asks for {count} examples but the source has {len(examples)}")
+    chosen = np.random.default_rng(seed).choice(len(examples), count, replace=False)
+    return [examples[i] for i in sorted(chosen)]
 
 
 def packaged_samples() -> dict[str, Path]:
@@ -25,9 +58,23 @@ def packaged_samples() -> dict[str, Path]:
 
 
 def load_source(
-    spec: str, data_root: str | Path | None = None, stats: ReadStats | None = None
+    spec: str,
+    data_root: str | Path | None = None,
+    stats: ReadStats | None = None,
+    seed: int = DEFAULT_SUBSET_SEED,
 ) -> list[Example]:
-    """Examples named by ``spec``: ``sample:NAME``, a ``.jsonl`` path, or ``benchmark:split``."""
+    """Examples named by ``spec``: ``sample:NAME``, a ``.jsonl`` path, or ``benchmark:split``,
+    with an optional ``@N`` suffix (a subset of N drawn with ``seed``)."""
+    base, count = split_subset(spec)
+    examples = _load_whole_source(base, data_root, stats)
+    if count is None:
+        return examples
+    return seeded_subset(examples, count, seed, spec)
+
+
+def _load_whole_source(
+    spec: str, data_root: str | Path | None, stats: ReadStats | None
+) -> list[Example]:
     if spec.startswith(SAMPLE_PREFIX):
         name = spec[len(SAMPLE_PREFIX) :]
         samples = packaged_samples()
@@ -50,11 +97,13 @@ def load_source(
     return load_benchmark(name, split, data_root, stats)
 
 
-def load_sources(specs: Sequence[str], data_root: str | Path | None = None) -> list[Example]:
+def load_sources(
+    specs: Sequence[str], data_root: str | Path | None = None, seed: int = DEFAULT_SUBSET_SEED
+) -> list[Example]:
     examples: list[Example] = []
     seen: set[str] = set()
     for spec in specs:
-        for example in load_source(spec, data_root):
+        for example in load_source(spec, data_root, seed=seed):
             if example.id in seen:
                 raise RaitnerError(
                     f"example id {example.id!r} from {spec} appears twice in the inputs"

@@ -54,7 +54,8 @@ class BuildConfig:
 
 @dataclass
 class BuiltSample:
-    record: dict[str, Any]
+    #: ``None`` when the text had no type to ask about: it is left out of the dataset
+    record: dict[str, Any] | None
     questions: int
     empty_answers: int
     bm25_dropped: int = 0
@@ -68,6 +69,8 @@ class BuildStats:
     examples_used: Counter = field(default_factory=Counter)
     examples_used_by_strategy: dict[str, Counter] = field(default_factory=dict)
     bm25_dropped: int = 0
+    #: texts left out because there was no type to ask about (no entities, no label set)
+    skipped_no_questions: int = 0
 
     def add(self, sample: BuiltSample) -> None:
         self.samples += 1
@@ -92,6 +95,7 @@ class BuildStats:
                 s: histogram(c) for s, c in sorted(self.examples_used_by_strategy.items())
             },
             "bm25_dropped": self.bm25_dropped,
+            "skipped_no_questions": self.skipped_no_questions,
         }
 
 
@@ -125,6 +129,9 @@ def iter_records(
     for index, example in enumerate(examples):
         rng = np.random.default_rng(seeds[index])
         types = sampler.types_for(example, rng)
+        if not types:
+            yield BuiltSample(None, 0, 0)
+            continue
         context: list[Example] = []
         strategy = None
         dropped = 0
@@ -187,6 +194,9 @@ def build_dataset(
     # The dataset is renamed into place last, after its statistics file.
     with atomic_write(output) as handle:
         for sample in records:
+            if sample.record is None:
+                stats.skipped_no_questions += 1
+                continue
             handle.write(json.dumps(sample.record, ensure_ascii=False) + "\n")
             stats.add(sample)
         summary = {

@@ -125,6 +125,21 @@ class TrainConfig:
             "choices": list(SWITCHES),
         },
     )
+    pad_to_multiple_of: int = field(
+        default=64,
+        metadata={
+            "help": "pad each batch to a multiple of this many tokens (0: to its longest "
+            "sample); fewer distinct shapes keeps CPU kernel caches and allocator use bounded"
+        },
+    )
+    group_by_length: str = field(
+        default="false",
+        metadata={
+            "help": "'true': batch samples of similar length together (less padding, faster on "
+            "CPU; the order is still seeded) — the authors' set-up did not; 'false'",
+            "choices": ["true", "false"],
+        },
+    )
     seed: int = field(default=42, metadata={"help": "seed of LoRA initialisation and data order"})
     save_steps: int = field(
         default=100, metadata={"help": "write a resumable checkpoint every this many steps"}
@@ -180,6 +195,10 @@ class TrainConfig:
             raise TrainConfigError(f"num_train_epochs must be > 0; got {self.num_train_epochs}")
         if self.save_total_limit < 0 or self.dataset_num_proc < 0:
             raise TrainConfigError("save_total_limit and dataset_num_proc must be >= 0")
+        if self.pad_to_multiple_of < 0:
+            raise TrainConfigError(
+                f"pad_to_multiple_of must be >= 0 (0: no rounding); got {self.pad_to_multiple_of}"
+            )
 
     def validate(self) -> None:
         """What a run needs beyond valid values: data to train on and a place to write."""

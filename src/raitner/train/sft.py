@@ -576,6 +576,10 @@ def prepare(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainingRu
         truncation_mode="keep_start",
         assistant_only_loss=True,
         packing=False,
+        pad_to_multiple_of=config.pad_to_multiple_of or None,
+        train_sampling_strategy=(
+            "group_by_length" if config.group_by_length == "true" else "random"
+        ),
         dataset_num_proc=config.dataset_num_proc or None,
     )
     peft_config = LoraConfig(
