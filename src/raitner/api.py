@@ -15,6 +15,7 @@ a score: a generated answer has none.
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from raitner.errors import RaitnerError
-from raitner.infer.backends import DEFAULT_MAX_NEW_TOKENS, GenerationBackend, HFBackend
+from raitner.infer.backends import DEFAULT_MAX_NEW_TOKENS, GenerationBackend
 from raitner.infer.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS
 from raitner.infer.predictor import (
     DEFAULT_BATCH_SIZE,
@@ -105,6 +106,11 @@ class OpenNER:
     ``pool`` (Examples or a raitner JSONL path) enables ``examples="pool"``: on-demand
     retrieval of in-context examples with ``retrieval`` (a ``RetrievalConfig`` or its dict;
     default: the model's training settings from ``raitner.json``, else NN with k=2).
+
+    The loaders take ``backend`` (``"hf"``, ``"hf-prefix"``, ``"vllm"``; default
+    :data:`raitner.infer.select.DEFAULT_BACKEND`) and ``constrained`` (answers restricted to a
+    JSON list of strings, :mod:`raitner.infer.constrained`); :attr:`backend_name` and
+    :attr:`constrained` record them (None / False for a backend given to the constructor).
     """
 
     def __init__(
@@ -123,6 +129,10 @@ class OpenNER:
     ) -> None:
         self.template = get_template(template) if isinstance(template, str) else template
         self.backend = backend
+        #: the backend's name when a loader chose it (:data:`raitner.infer.select.BACKENDS`)
+        self.backend_name: str | None = None
+        #: whether answers are constrained to a JSON list of strings (set by the loaders)
+        self.constrained = False
         #: the model folder's ``raitner.json`` (None for a base model)
         self.config = config
         self.predictor = Predictor(
@@ -148,16 +158,34 @@ class OpenNER:
         lang: str = "en",
         batch_size: int = DEFAULT_BATCH_SIZE,
         stop_tokens: Sequence[str] = (),
+        backend: str | None = None,
+        constrained: bool = False,
         **options: Any,
     ) -> OpenNER:
-        """Wrap a transformers model (optionally PEFT) and its tokenizer in an :class:`HFBackend`.
+        """Wrap a transformers model (optionally PEFT) and its tokenizer in a backend.
 
         ``template`` defaults to the RA-IT template of ``lang``; ``stop_tokens`` end a reply
-        besides the usual end-of-turn tokens; ``options`` go to the constructor.
+        besides the usual end-of-turn tokens; ``backend`` is ``"hf"`` or ``"hf-prefix"``
+        (default :data:`~raitner.infer.select.DEFAULT_BACKEND`); ``constrained`` restricts
+        answers to a JSON list of strings; ``options`` go to the constructor.
         """
+        from raitner.infer.select import check_backend, make_backend
+
+        name = check_backend(backend)
+        if name == "vllm":
+            raise ValueError("from_model wraps a transformers model; load vLLM by from_pretrained")
         chosen = template if template is not None else default_template_id(lang)
-        backend = HFBackend(model, tokenizer, batch_size=batch_size, stop_tokens=stop_tokens)
-        return cls(backend, chosen, batch_size=batch_size, **options)
+        generator = make_backend(
+            name,
+            model,
+            tokenizer,
+            batch_size=batch_size,
+            stop_tokens=stop_tokens,
+            constrained=constrained,
+        )
+        ner = cls(generator, chosen, batch_size=batch_size, **options)
+        ner.backend_name, ner.constrained = name, bool(constrained)
+        return ner
 
     @classmethod
     def from_pretrained(
@@ -172,6 +200,8 @@ class OpenNER:
         retrieval: Any = None,
         embedder: Any = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        backend: str | None = None,
+        constrained: bool = False,
         **options: Any,
     ) -> OpenNER:
         """Load a model for inference.
@@ -186,19 +216,30 @@ class OpenNER:
 
         ``lang`` defaults to the model folder's first language, else ``"en"``; ``template``
         overrides the template. Nothing is downloaded when ``HF_HUB_OFFLINE=1``.
+
+        ``backend`` picks the generation backend by name (:mod:`raitner.infer.select`; default
+        :data:`~raitner.infer.select.DEFAULT_BACKEND`); ``"vllm"`` starts a vLLM engine on the
+        model instead of loading it with transformers (``device`` is then not used).
+        ``constrained=True`` restricts every answer to a JSON list of strings
+        (:mod:`raitner.infer.constrained`; the HF backends need
+        ``pip install 'raitner[constrained]'``).
         """
+        from raitner.infer.select import check_backend, make_backend
         from raitner.models import load_causal_lm, packaged_default_model
 
+        name = check_backend(backend)
         if path_or_id is None:
             path_or_id = packaged_default_model()
         config = read_model_config(path_or_id) if path_or_id is not None else None
         stop_tokens: list[str] = []
-        if config is None:
+        chosen = template if template is not None else _template_for(config, lang)
+        if name == "vllm":
+            model, tokenizer = path_or_id, None  # vLLM loads the model (and adapter) itself
+        elif config is None:
             model, tokenizer = load_causal_lm(path_or_id, device=device, dtype=dtype)
-            chosen = template if template is not None else default_template_id(lang or "en")
         else:
             model, tokenizer = _load_adapter_model(Path(path_or_id), config, device, dtype)
-            chosen = template if template is not None else template_of(config, lang)
+        if config is not None:
             settings = config.get("retrieval")
             if retrieval is None and isinstance(settings, dict):
                 retrieval = _training_retrieval(settings)
@@ -207,9 +248,18 @@ class OpenNER:
             end_of_turn = (config.get("chat_template") or {}).get("end_of_turn")
             if end_of_turn:
                 stop_tokens.append(end_of_turn)
-        backend = HFBackend(model, tokenizer, batch_size=batch_size, stop_tokens=stop_tokens)
-        return cls(
-            backend,
+        engine_options = {"dtype": dtype} if name == "vllm" and dtype is not None else {}
+        generator = make_backend(
+            name,
+            model,
+            tokenizer,
+            batch_size=batch_size,
+            stop_tokens=stop_tokens,
+            constrained=constrained,
+            **engine_options,
+        )
+        ner = cls(
+            generator,
             chosen,
             pool=pool,
             retrieval=retrieval,
@@ -218,6 +268,26 @@ class OpenNER:
             batch_size=batch_size,
             **options,
         )
+        ner.backend_name, ner.constrained = name, bool(constrained)
+        return ner
+
+    def with_constrained(self, constrained: bool) -> OpenNER:
+        """This OpenNER with answers constrained to a JSON list of strings, or not.
+
+        The copy shares the model (or vLLM engine), template, pool and embedder; only the
+        decoding differs. ``self`` when it already decodes that way. Works for the backends a
+        loader built (:mod:`raitner.infer.select`).
+        """
+        from raitner.infer.select import with_constrained
+
+        if bool(constrained) == self.constrained:
+            return self
+        variant = copy.copy(self)
+        variant.backend = with_constrained(self.backend, bool(constrained))
+        variant.predictor = copy.copy(self.predictor)
+        variant.predictor.backend = variant.backend
+        variant.constrained = bool(constrained)
+        return variant
 
     def predict(
         self,
@@ -291,6 +361,11 @@ class OpenNER:
             texts, labels, examples=examples, batch_size=batch_size, show_progress=show_progress
         )
         return [prediction.raw_answers(self.template) for prediction in predictions]
+
+
+def _template_for(config: dict[str, Any] | None, lang: str | None) -> str:
+    """The template id of a model folder (:func:`template_of`), else RA-IT's for ``lang``."""
+    return default_template_id(lang or "en") if config is None else template_of(config, lang)
 
 
 def _load_adapter_model(

@@ -123,7 +123,35 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_config_arguments(train)
 
-    def add_model_options(command: argparse.ArgumentParser) -> None:
+    def add_model_options(command: argparse.ArgumentParser, *, compare: bool = False) -> None:
+        from raitner.infer.select import BACKENDS, DEFAULT_BACKEND
+
+        command.add_argument(
+            "--backend",
+            choices=BACKENDS,
+            default=DEFAULT_BACKEND,
+            help="generation backend: hf (plain transformers generate), hf-prefix (the shared "
+            "prompt prefix of a text's questions computed once; same answers, faster), vllm "
+            "(vLLM engine, CUDA GPU, pip install 'raitner[vllm]'); default: %(default)s",
+        )
+        if compare:
+            command.add_argument(
+                "--constrained",
+                nargs="?",
+                const="yes",
+                default="no",
+                choices=["no", "yes", "both"],
+                help="answers constrained to a JSON list of strings (needs "
+                "'raitner[constrained]' for the hf backends); 'both' evaluates free and "
+                "constrained decoding and reports them side by side",
+            )
+        else:
+            command.add_argument(
+                "--constrained",
+                action="store_true",
+                help="constrain every answer to a JSON list of strings (needs "
+                "'raitner[constrained]' for the hf backends)",
+            )
         command.add_argument(
             "--model",
             help="a raitner model folder, an HF causal LM id or path; default: the embedded "
@@ -193,8 +221,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--pool-split", default="train")
     evaluate.add_argument("--output", "-o", type=Path, default=Path("out/eval"))
-    add_model_options(evaluate)
+    add_model_options(evaluate, compare=True)
     _add_data_root(evaluate)
+
+    from raitner.reproduce.cli import add_parser as add_reproduce
+
+    add_reproduce(commands)
     return parser
 
 
@@ -347,6 +379,11 @@ def _build(args: argparse.Namespace) -> int:
         progress=progress,
     )
     summary = stats.to_dict()
+    if summary["skipped_no_questions"]:
+        print(
+            f"left out {summary['skipped_no_questions']} texts with no question to ask "
+            "(no entities and no closed label set)"
+        )
     print(
         f"wrote {summary['samples']} conversations ({summary['questions']} questions) to "
         f"{args.output}; examples used per sample: {summary['examples_used']}; "
@@ -379,11 +416,6 @@ def _retrieval_overrides(args: argparse.Namespace) -> dict | None:
     }
     return given or None
 
-    if summary["skipped_no_questions"]:
-        print(
-            f"left out {summary['skipped_no_questions']} texts with no question to ask "
-            "(no entities and no closed label set)"
-        )
 
 def _load_ner(args: argparse.Namespace, pool=None):
     from raitner.api import OpenNER
@@ -401,6 +433,8 @@ def _load_ner(args: argparse.Namespace, pool=None):
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         max_text_tokens=args.max_text_tokens or None,
+        backend=args.backend,
+        constrained=args.constrained in (True, "yes"),
     )
 
 
@@ -484,12 +518,20 @@ def _eval(args: argparse.Namespace) -> int:
         retrieval=asdict(RetrievalConfig(**overrides)) if args.examples == "pool" else None,
         batch_size=args.batch_size,
         model=args.model or "embedded-default",
+        backend=args.backend,
+        constrained={"no": False, "yes": True, "both": "both"}[args.constrained],
     )
     ner = _load_ner(args)
     table = run_evaluation(ner, settings, args.output, data_root=args.data_root)
     print(table["markdown"])
     print(f"report written to {args.output}/report.md and report.json")
     return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from raitner.reproduce.cli import run
+
+    return run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -504,6 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("extract", None): _extract,
         ("predict", None): _predict,
         ("eval", None): _eval,
+        ("reproduce", None): _reproduce,
     }
     handler = handlers[(args.command, getattr(args, "data_command", None))]
     try:

@@ -8,11 +8,10 @@ A training mix is a list of such specs; ``@N`` lets each source contribute its o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-
-import re
 
 from raitner.errors import RaitnerError, UnknownNameError
 from raitner.io.jsonl import read_examples

@@ -5,6 +5,9 @@ Cells are percentages rounded to two decimals (``round(100 * x, 2)``, as the RA-
 scores, then rounded; it can differ from the mean of the printed cells by at most 0.005.
 A benchmark a row lacks is shown as ``-`` and left out of that row's average (``n_benchmarks``
 in the JSON says how many went in).
+
+A table may also carry ``unparseable`` (``{decoding: {benchmark: counts}}``, written by the
+evaluation runner): the markdown then ends with the unparseable answers of each decoding.
 """
 
 from __future__ import annotations
@@ -128,7 +131,45 @@ def render_markdown(table: Mapping[str, Any], *, title: str | None = None) -> st
                 + " | ".join(scores + counts)
                 + " |"
             )
+    if table.get("unparseable"):
+        lines += _unparseable_lines(table["unparseable"])
     return "\n".join(lines) + "\n"
+
+
+#: Rows of the unparseable-answers section: (key in the counts, reader, out of which key).
+_READERS = (
+    ("uniner", "UniNER rule", "queries"),
+    ("ra_it", "RA-IT rule", "queries"),
+    ("lenient", "lenient parser", "answers"),
+)
+
+
+def _unparseable_lines(unparseable: Mapping[str, Mapping[str, Mapping[str, int]]]) -> list[str]:
+    benchmarks = list(dict.fromkeys(b for counts in unparseable.values() for b in counts))
+    lines = [
+        "",
+        "## Unparseable answers",
+        "",
+        "Answers from which no list could be read: the papers' rules score them as empty, the "
+        "lenient parser of inference reads no entity from them. Each cell: unparseable / asked.",
+        "",
+        "| Decoding | Reader | " + " | ".join(_escape(b) for b in benchmarks) + " | Total |",
+        "|---|---|" + "---:|" * (len(benchmarks) + 1),
+    ]
+    for decoding, per_benchmark in unparseable.items():
+        for key, reader, total_key in _READERS:
+            cells = []
+            for bench in benchmarks:
+                counts = per_benchmark.get(bench)
+                cells.append("-" if counts is None else f"{counts[key]} / {counts[total_key]}")
+            found = sum(counts[key] for counts in per_benchmark.values())
+            asked = sum(counts[total_key] for counts in per_benchmark.values())
+            lines.append(
+                f"| {_escape(decoding)} | {reader} | "
+                + " | ".join(cells)
+                + f" | {found} / {asked} |"
+            )
+    return lines
 
 
 def write_report(

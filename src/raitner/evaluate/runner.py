@@ -7,17 +7,23 @@ the default ``exclude_types``), optionally with in-context examples retrieved fr
 any other examples: out-domain). Raw answers are scored with UniversalNER's rule, the RA-IT
 rule, and strict span F1 on the aligned entities.
 
-Predictions are written per benchmark, atomically, with the settings that produced them; a
-rerun with the same settings reuses them, so an interrupted evaluation resumes where it
-stopped. Nothing here imports torch: the model comes in as an object with a ``predict``
-method (``raitner.OpenNER``).
+Predictions are written per benchmark, atomically, with the settings that produced them
+(backend and decoding included); a rerun with the same settings reuses them, so an
+interrupted evaluation resumes where it stopped. Nothing here imports torch: the model comes
+in as an object with a ``predict`` method (``raitner.OpenNER``).
+
+Decoding: ``constrained=True`` evaluates answers constrained to a JSON list of strings
+(:mod:`raitner.infer.constrained`), ``"both"`` evaluates free and constrained decoding with the
+same model and reports them side by side (one row per metric and decoding), with the count of
+unparseable answers of each. The model is switched with ``ner.with_constrained(flag)``
+(``OpenNER``) whenever its own decoding differs from the one asked.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +52,24 @@ class EvalSettings:
     batch_size: int = 16
     model: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: generation backend name (``hf``, ``hf-prefix``, ``vllm``); "" = the model's own
+    #: (``ner.backend_name`` is recorded when the model has one)
+    backend: str = ""
+    #: False: free decoding; True: answers constrained to a JSON list of strings; "both":
+    #: evaluate both and report them side by side
+    constrained: bool | str = False
+    #: out-domain examples: source specs (``BENCH:split@N``, ``.jsonl``, ``sample:NAME``) whose
+    #: examples form the pool instead of the benchmark's ``pool_split`` (``pool_size`` still
+    #: samples from them); None = the benchmark's own split (in-domain)
+    pool_sources: list[str] | None = None
 
     def key(self, benchmark: str) -> dict[str, Any]:
         """What a benchmark's predictions depend on (a rerun reuses them only if equal)."""
         settings = asdict(self)
         settings.pop("benchmarks")
         settings.pop("batch_size")
+        if settings["pool_sources"] is None:
+            settings.pop("pool_sources")  # keeps earlier in-domain caches valid
         settings["benchmark"] = benchmark
         settings["exclude_types"] = list(self.exclude_types)
         return settings
@@ -65,8 +83,9 @@ def seeded_subset(examples: Sequence[Example], limit: int | None, seed: int) -> 
     return [examples[i] for i in sorted(chosen)]
 
 
-def _predictions_path(out_dir: Path, benchmark: str) -> Path:
-    return out_dir / "predictions" / f"{benchmark}.jsonl"
+def _predictions_path(out_dir: Path, benchmark: str, constrained: bool = False) -> Path:
+    suffix = ".constrained" if constrained else ""
+    return out_dir / "predictions" / f"{benchmark}{suffix}.jsonl"
 
 
 def _load_cached(path: Path, key: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -96,7 +115,7 @@ def predict_benchmark(
     types = [t for t in spec.types if t not in settings.exclude_types]
     golds = seeded_subset(spec.load(settings.split, data_root), settings.limit, settings.seed)
     key = settings.key(benchmark)
-    path = _predictions_path(out_dir, benchmark)
+    path = _predictions_path(out_dir, benchmark, settings.constrained is True)
     cached = _load_cached(path, key)
     if cached is not None and [r["id"] for r in cached] == [ex.id for ex in golds]:
         return golds, types, cached
@@ -105,9 +124,13 @@ def predict_benchmark(
     if settings.examples == "pool":
         from raitner.retrieval.strategies import RetrievalConfig, retrieve
 
-        pool = seeded_subset(
-            spec.load(settings.pool_split, data_root), settings.pool_size, settings.seed
-        )
+        if settings.pool_sources is not None:
+            from raitner.sources import load_sources
+
+            candidates = load_sources(settings.pool_sources, data_root, seed=settings.seed)
+        else:
+            candidates = spec.load(settings.pool_split, data_root)
+        pool = seeded_subset(candidates, settings.pool_size, settings.seed)
         config = RetrievalConfig.from_dict(settings.retrieval or {})
         if embedder is None and config.strategy != "random":
             from raitner.retrieval.embedders import SentenceTransformerEmbedder
@@ -162,6 +185,50 @@ def score_benchmark(
     }
 
 
+DECODINGS = {False: "free", True: "constrained"}
+_METRIC_ROWS = (("uniner", "UniNER F1"), ("ra_it", "RA-IT F1"), ("span", "span F1"))
+
+
+def _decoding_runs(ner: Any, settings: EvalSettings) -> list[tuple[bool, Any, EvalSettings]]:
+    """``(constrained, model, settings)`` of each decoding to evaluate."""
+    if settings.constrained == "both":
+        flags = [False, True]
+    elif settings.constrained in (False, True):
+        flags = [bool(settings.constrained)]
+    else:
+        raise ValueError(f"constrained must be False, True or 'both', got {settings.constrained!r}")
+    runs = []
+    for flag in flags:
+        model = ner if getattr(ner, "constrained", False) == flag else ner.with_constrained(flag)
+        runs.append((flag, model, replace(settings, constrained=flag)))
+    return runs
+
+
+def _with_backend(settings: EvalSettings, ner: Any) -> EvalSettings:
+    """``settings`` with the model's backend name filled in (and checked when given)."""
+    name = getattr(ner, "backend_name", None)
+    if not name:
+        return settings
+    if settings.backend and settings.backend != name:
+        raise ValueError(f"settings name backend {settings.backend!r}, the model uses {name!r}")
+    return replace(settings, backend=name)
+
+
+def unparseable_counts(
+    result: dict[str, NERResult], records: Sequence[dict[str, Any]]
+) -> dict[str, int]:
+    """Answers from which no list could be read: by the papers' rules (scored as empty) and by
+    the lenient parser of inference (no entities), with the numbers they are out of."""
+    statuses = [status for record in records for status in record.get("statuses", ())]
+    return {
+        "queries": result["uniner"].n_queries,
+        "uniner": result["uniner"].n_unparseable,
+        "ra_it": result["ra_it"].n_unparseable,
+        "answers": len(statuses),
+        "lenient": sum(status == "unparseable" for status in statuses),
+    }
+
+
 def run_evaluation(
     ner: Any,
     settings: EvalSettings,
@@ -171,29 +238,49 @@ def run_evaluation(
     embedder: Any = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate on every benchmark; write ``report.md`` / ``report.json`` under ``out_dir``."""
+    """Evaluate on every benchmark; write ``report.md`` / ``report.json`` under ``out_dir``.
+
+    With ``settings.constrained == "both"`` every metric has two rows, ``(<metric>, free)``
+    and ``(<metric>, constrained)``; the table's ``unparseable`` holds the unparseable answers
+    of each decoding per benchmark (:func:`unparseable_counts`).
+    """
     out_dir = Path(out_dir)
-    scores: dict[str, dict[str, NERResult]] = {}
-    for benchmark in settings.benchmarks:
-        golds, types, records = predict_benchmark(
-            ner,
-            benchmark,
-            settings,
-            data_root,
-            out_dir,
-            embedder=embedder,
-            show_progress=show_progress,
-        )
-        scores[benchmark] = score_benchmark(golds, types, records)
+    settings = _with_backend(settings, ner)
+    runs = _decoding_runs(ner, settings)
+    scores: dict[bool, dict[str, dict[str, NERResult]]] = {}
+    unparseable: dict[str, dict[str, dict[str, int]]] = {}
+    for flag, model, run_settings in runs:
+        scores[flag] = {}
+        unparseable[DECODINGS[flag]] = {}
+        for benchmark in run_settings.benchmarks:
+            golds, types, records = predict_benchmark(
+                model,
+                benchmark,
+                run_settings,
+                data_root,
+                out_dir,
+                embedder=embedder,
+                show_progress=show_progress,
+            )
+            result = score_benchmark(golds, types, records)
+            scores[flag][benchmark] = result
+            unparseable[DECODINGS[flag]][benchmark] = unparseable_counts(result, records)
     name = settings.model or "model"
-    rows = {
-        f"{name} ({label})": {bench: result[metric] for bench, result in scores.items()}
-        for metric, label in (("uniner", "UniNER F1"), ("ra_it", "RA-IT F1"), ("span", "span F1"))
-    }
+    compared = len(runs) > 1
+    rows = {}
+    for metric, label in _METRIC_ROWS:
+        for flag, _, _ in runs:
+            row = f"{name} ({label}, {DECODINGS[flag]})" if compared else f"{name} ({label})"
+            rows[row] = {bench: result[metric] for bench, result in scores[flag].items()}
     table = build_table(rows)
     table["settings"] = {**asdict(settings), "exclude_types": list(settings.exclude_types)}
+    table["unparseable"] = unparseable
     per_benchmark = "all" if settings.limit is None else settings.limit
-    title = f"{name} on {settings.split} ({per_benchmark} texts per benchmark)"
+    decoding = {False: "", True: ", constrained decoding", "both": ", free vs constrained"}
+    title = (
+        f"{name} on {settings.split} ({per_benchmark} texts per benchmark"
+        f"{decoding[settings.constrained]})"
+    )
     write_report(table, out_dir, stem="report", title=title)
     table["markdown"] = render_markdown(table, title=title)
     return table

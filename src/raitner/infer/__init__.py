@@ -24,8 +24,11 @@ from raitner.infer.chunking import (
 )
 from raitner.infer.parse import AnswerStatus, LenientAnswer, parse_mentions
 from raitner.infer.predictor import Predictor, QueryAnswer, TextPrediction, load_pool
+from raitner.infer.select import BACKENDS, DEFAULT_BACKEND, make_backend
 
 __all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
     "DEFAULT_MAX_NEW_TOKENS",
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_OVERLAP_TOKENS",
@@ -43,6 +46,7 @@ __all__ = [
     "approximate_token_spans",
     "flatten",
     "load_pool",
+    "make_backend",
     "merge_window_entities",
     "parse_mentions",
     "remove_subsumed",

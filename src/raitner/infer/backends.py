@@ -8,7 +8,7 @@ backends (prefix reuse across the questions of one text, vLLM) plug in behind th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from raitner.prompts.templates import Message
@@ -40,6 +40,11 @@ class HFBackend:
     generation of a row stops at the model's end-of-sequence token(s), the tokenizer's, any
     end-of-turn marker in :data:`END_OF_TURN_TOKENS` the tokenizer has as a special token, and
     ``stop_tokens``. Only the new tokens are decoded, special tokens skipped.
+
+    ``logits_processor_factory``, when given, is called once per batch and returns fresh
+    HF-style logits processors ``(input_ids, scores) -> scores``, passed to ``model.generate``
+    as ``logits_processor=LogitsProcessorList(...)`` (e.g. the JSON-list constraint of
+    :mod:`raitner.infer.constrained`; fresh because such processors keep per-row state).
     """
 
     def __init__(
@@ -49,6 +54,7 @@ class HFBackend:
         *,
         batch_size: int = 16,
         stop_tokens: Sequence[str] = (),
+        logits_processor_factory: Callable[[], Sequence[Any]] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -57,6 +63,8 @@ class HFBackend:
         self.batch_size = batch_size
         #: further tokens that end a reply (e.g. the end-of-turn token a model was trained on)
         self.stop_tokens = tuple(stop_tokens)
+        #: returns fresh logits processors for one ``model.generate`` call (None: unconstrained)
+        self.logits_processor_factory = logits_processor_factory
 
     def render(self, conversation: Sequence[Message]) -> str:
         """The prompt text of one conversation, ready for the assistant's reply."""
@@ -95,7 +103,7 @@ class HFBackend:
         self, conversations: Sequence[Sequence[Message]], max_new_tokens: int
     ) -> list[str]:
         import torch
-        from transformers import GenerationConfig
+        from transformers import GenerationConfig, LogitsProcessorList
 
         if not conversations:
             return []
@@ -127,11 +135,16 @@ class HFBackend:
                     ids = encoded[index]
                     input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
                     attention_mask[row, width - len(ids) :] = 1
+                extra = {}
+                if self.logits_processor_factory is not None:
+                    processors = self.logits_processor_factory()
+                    extra["logits_processor"] = LogitsProcessorList(processors)
                 with torch.inference_mode():
                     output = self.model.generate(
                         input_ids=input_ids.to(device),
                         attention_mask=attention_mask.to(device),
                         generation_config=config,
+                        **extra,
                     )
                 new_tokens = output[:, width:].tolist()
                 for row, index in enumerate(rows):

@@ -1,0 +1,131 @@
+"""Choosing a generation backend by name, with or without constrained answers.
+
+=============  ==========================================================================
+``hf``         :class:`~raitner.infer.backends.HFBackend`: plain ``model.generate``, the
+               reference path.
+``hf-prefix``  :class:`~raitner.infer.prefix_backend.PrefixReuseHFBackend`: the same greedy
+               answers, with the prompt prefix that a text's questions share computed once
+               (the default).
+``vllm``       :class:`~raitner.infer.vllm_backend.VLLMBackend`: vLLM's engine on a CUDA GPU
+               (``pip install 'raitner[vllm]'``); it loads the model itself, from a path.
+=============  ==========================================================================
+
+``constrained=True`` restricts every answer to a JSON list of strings: the Hugging Face
+backends get the xgrammar logits processors of :mod:`raitner.infer.constrained`, vLLM its own
+structured outputs with the same schema.
+
+Nothing here imports torch, transformers, xgrammar or vLLM until a backend is built.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "make_backend", "with_constrained"]
+
+#: Backend names, as ``OpenNER.from_pretrained(backend=...)`` and ``--backend`` take them.
+BACKENDS = ("hf", "hf-prefix", "vllm")
+#: The backend used when none is named.
+DEFAULT_BACKEND = "hf-prefix"
+
+
+def check_backend(name: str | None) -> str:
+    """``name``, or :data:`DEFAULT_BACKEND` for None; ValueError for an unknown name."""
+    if name is None:
+        return DEFAULT_BACKEND
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return name
+
+
+def make_backend(
+    name: str | None,
+    model: Any,
+    tokenizer: Any,
+    *,
+    batch_size: int = 16,
+    stop_tokens: Sequence[str] = (),
+    constrained: bool = False,
+    **vllm_options: Any,
+) -> Any:
+    """A :class:`~raitner.infer.backends.GenerationBackend` called ``name`` (None: default).
+
+    For ``hf`` and ``hf-prefix``, ``model`` and ``tokenizer`` are a loaded transformers model
+    (optionally PEFT-wrapped) and its tokenizer. For ``vllm``, ``model`` is what
+    ``VLLMBackend.from_pretrained`` loads (a raitner model folder, a model id or folder, None
+    for the default), or an engine already started (a ``vllm.LLM``, used with ``tokenizer``);
+    ``vllm_options`` go to vLLM (``dtype``, ``gpu_memory_utilization`` …) and ``batch_size``
+    does not apply (vLLM schedules its own batches).
+    """
+    name = check_backend(name)
+    if name == "vllm":
+        from raitner.infer.vllm_backend import VLLMBackend
+
+        if model is None or isinstance(model, (str, os.PathLike)):
+            return VLLMBackend.from_pretrained(
+                model, constrained=constrained, stop_tokens=stop_tokens, **vllm_options
+            )
+        return VLLMBackend(model, tokenizer, stop_tokens=stop_tokens, constrained=constrained)
+    if vllm_options:
+        raise TypeError(f"options for vLLM given to backend {name!r}: {sorted(vllm_options)}")
+    if name == "hf":
+        from raitner.infer.backends import HFBackend as backend_class
+    else:
+        from raitner.infer.prefix_backend import PrefixReuseHFBackend as backend_class
+    factory = _constraint(model, tokenizer, stop_tokens) if constrained else None
+    return backend_class(
+        model,
+        tokenizer,
+        batch_size=batch_size,
+        stop_tokens=stop_tokens,
+        logits_processor_factory=factory,
+    )
+
+
+def _constraint(model: Any, tokenizer: Any, stop_tokens: Sequence[str]) -> Any:
+    from raitner.infer.backends import HFBackend
+    from raitner.infer.constrained import json_list_constraint
+
+    # The same stop tokens the backend stops on: a closed list may end on any of them.
+    stops = HFBackend(model, tokenizer, stop_tokens=stop_tokens).stop_token_ids()
+    return json_list_constraint(tokenizer, stops, model=model)
+
+
+def with_constrained(backend: Any, constrained: bool) -> Any:
+    """A copy of ``backend`` (one made by :func:`make_backend`) that answers with or without
+    the constraint, sharing its model (or vLLM engine); ``backend`` itself when it already
+    does. Used to compare free and constrained decoding without loading a model twice.
+
+    A backend of another kind can take part by having a ``with_constrained(bool)`` method.
+    """
+    own = getattr(backend, "with_constrained", None)
+    if callable(own):
+        return own(constrained)
+    if hasattr(backend, "logits_processor_factory"):  # the Hugging Face backends
+        if (backend.logits_processor_factory is not None) == constrained:
+            return backend
+        variant = copy.copy(backend)
+        variant.logits_processor_factory = (
+            _constraint(backend.model, backend.tokenizer, backend.stop_tokens)
+            if constrained
+            else None
+        )
+        if hasattr(variant, "stats"):  # work counters belong to one backend object
+            variant.stats = type(backend.stats)()
+        return variant
+    if hasattr(backend, "llm") and hasattr(backend, "constrained"):  # VLLMBackend
+        if backend.constrained == constrained:
+            return backend
+        from raitner.infer import vllm_backend
+
+        variant = copy.copy(backend)
+        variant.constrained = constrained
+        variant._structured = (
+            vllm_backend.structured_output_kwargs(vllm_backend.ANSWER_SCHEMA) if constrained else {}
+        )
+        variant._workdir = None  # the original owns (and removes) a merged model's folder
+        return variant
+    raise TypeError(f"cannot switch constrained decoding on a {type(backend).__name__}")

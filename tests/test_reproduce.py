@@ -1,0 +1,441 @@
+"""``raitner reproduce``: configs, plan (de-duplication), resumable runs, verdicts, report.
+
+The end-to-end tests run ``configs/reproduce/smoke.yaml`` on the tiny random Qwen2 of
+``tiny_models`` with the hashing embedder: two training runs of two steps, six evaluations of
+three texts, in a few seconds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from raitner.reproduce.config import (
+    ReproduceConfigError,
+    VerdictSettings,
+    apply_overrides,
+    parse_config,
+    read_config,
+)
+from raitner.reproduce.plan import distribute, make_plan
+from raitner.reproduce.runner import MARKER, load_training_examples, read_marker, reproduce
+from raitner.reproduce.verdicts import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    NOT_RUN,
+    REPRODUCED,
+    judge,
+)
+from raitner.schema import Entity, Example
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "reproduce"
+_STACK = ("torch", "transformers", "trl", "peft", "datasets")
+needs_training_stack = pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None for name in _STACK),
+    reason="training needs torch, transformers, trl, peft and datasets",
+)
+
+
+def _minimal(**changes) -> dict:
+    """A small valid config mapping (English, two recipes, one study)."""
+    config = {
+        "name": "t",
+        "language": "en",
+        "seeds": [1],
+        "sizes": {"main": 10},
+        "mixes": {"open": {"wnut17:train": 1, "conll2003:train": 1}},
+        "eval": {"benchmarks": ["crossner_ai"], "limit": 2},
+        "recipes": {"vanilla": {"mode": "vanilla"}, "nn": {"mode": "ra-it", "strategy": "nn"}},
+        "studies": [
+            {
+                "name": "a",
+                "size": "main",
+                "arms": [
+                    {"name": "v", "recipe": "vanilla"},
+                    {"name": "r", "recipe": "nn"},
+                ],
+                "comparisons": [{"baseline": "v", "treatment": "r", "expect": "higher"}],
+            }
+        ],
+    }
+    config.update(changes)
+    return config
+
+
+# ---------------------------------------------------------------------------- config errors
+
+
+def test_unknown_keys_are_named_with_the_known_ones():
+    with pytest.raises(ReproduceConfigError, match=r"config: unknown key\(s\) sise; known: name"):
+        parse_config(_minimal(sise=3))
+    bad = _minimal()
+    bad["studies"][0]["arms"][0]["inferance"] = "none"
+    with pytest.raises(
+        ReproduceConfigError, match=r"studies.a.arms\[0\]: unknown key\(s\) inferance"
+    ):
+        parse_config(bad)
+    with pytest.raises(ReproduceConfigError, match="train: unknown training setting"):
+        parse_config(_minimal(train={"learning_rat": 1e-4}))
+    with pytest.raises(ReproduceConfigError, match="the runner sets the datasets"):
+        parse_config(_minimal(train={"output_dir": "x"}))
+
+
+def test_unknown_strategy_and_references_are_clear_errors():
+    bad = _minimal(recipes={"nn": {"mode": "ra-it", "strategy": "nearest"}})
+    with pytest.raises(
+        ReproduceConfigError, match="recipes.nn: unknown retrieval strategy 'nearest'"
+    ):
+        parse_config(bad)
+    with pytest.raises(ReproduceConfigError, match="vanilla IT retrieves nothing"):
+        parse_config(_minimal(recipes={"vanilla": {"mode": "vanilla", "k": 2}}))
+    bad = _minimal()
+    bad["studies"][0]["comparisons"][0]["treatment"] = "missing"
+    with pytest.raises(ReproduceConfigError, match="no arm 'missing'; arms: v, r"):
+        parse_config(bad)
+    bad = _minimal()
+    bad["studies"][0]["size"] = "huge"
+    with pytest.raises(ReproduceConfigError, match="unknown size 'huge'; sizes: main"):
+        parse_config(bad)
+    with pytest.raises(ReproduceConfigError, match="unknown benchmark 'crossner_aj'"):
+        parse_config(_minimal(eval={"benchmarks": ["crossner_aj"]}))
+
+
+@pytest.mark.parametrize(
+    "mix",
+    [
+        {"wnut17:train": 1, "crossner_ai:train": 1},
+        {"mit_movie:train": 1},
+        {"uniner_eval_crossner_music:test": 1},
+    ],
+)
+def test_an_evaluation_only_benchmark_in_a_training_mix_is_refused(mix):
+    with pytest.raises(ReproduceConfigError, match="zero-shot protocol"):
+        parse_config(_minimal(mixes={"open": mix}))
+
+
+def test_training_on_an_evaluated_benchmark_or_its_twin_is_refused():
+    config = _minimal(
+        language="zh",
+        mixes={"zh": {"msra:train": 1, "boson:train": 1}},
+        eval={"benchmarks": ["boson", "weibo"], "limit": 2},
+    )
+    with pytest.raises(ReproduceConfigError, match="boson is evaluated in study a.*zero-shot"):
+        parse_config(config)
+    config["mixes"] = {"zh": {"weibo_v1:train": 1}}
+    with pytest.raises(ReproduceConfigError, match="weibo is evaluated"):
+        parse_config(config)
+    config["recipes"]["nn"]["sources"] = ["boson:train@5"]
+    config["mixes"] = {"zh": {"msra:train": 1}}
+    with pytest.raises(ReproduceConfigError, match=r"recipes.nn.sources.*boson:train@5"):
+        parse_config(config)
+
+
+def test_in_domain_pools_need_a_pool_split():
+    config = _minimal(
+        language="zh",
+        mixes={"zh": {"msra:train": 1}},
+        eval={"benchmarks": ["cmeee"], "split": "dev", "limit": 2},
+        inference={"in_10": {"examples": "in_domain", "pool_size": 10}},
+    )
+    config["studies"][0]["inference"] = "in_10"
+    with pytest.raises(ReproduceConfigError, match="need cmeee:train as the example pool"):
+        parse_config(config)
+
+
+def test_overrides_set_nested_values():
+    data = _minimal()
+    changed = apply_overrides(
+        data,
+        ["base_model=/models/tiny", "sizes.main=3", "train.max_steps=2", "studies.0.seeds=[4]"],
+    )
+    assert changed["base_model"] == "/models/tiny" and changed["sizes"]["main"] == 3
+    assert changed["train"] == {"max_steps": 2} and changed["studies"][0]["seeds"] == [4]
+    assert "base_model" not in data  # the original is left alone
+    with pytest.raises(ReproduceConfigError, match="KEY=VALUE"):
+        apply_overrides(data, ["sizes.main"])
+    config = parse_config(changed)
+    assert config.study("a").arms[0].size == 3 and config.study("a").seeds == (4,)
+
+
+@pytest.mark.parametrize("name", ["smoke", "en", "zh"])
+def test_committed_configs_parse_and_plan(name, tmp_path, capsys):
+    from raitner.cli import main
+
+    config = read_config(CONFIGS / f"{name}.yaml")
+    plan = make_plan(config, tmp_path)
+    counts = plan.counts()
+    assert counts["train"] >= 2 and counts["eval"] >= counts["train"]
+    assert (
+        main(["reproduce", str(CONFIGS / f"{name}.yaml"), "--dry-run", "--results", str(tmp_path)])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert f"[1/{len(plan.stages)}] build to do" in out and "dry run: nothing was run" in out
+    assert not any(tmp_path.iterdir())  # a dry run writes nothing
+
+
+def test_the_command_reports_config_errors(tmp_path, capsys):
+    import yaml
+
+    from raitner.cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(_minimal(mixes={"open": {"crossner_music:train": 1}})))
+    assert main(["reproduce", str(path), "--dry-run"]) == 2
+    error = capsys.readouterr().err
+    assert "bad.yaml: mixes.open" in error and "zero-shot protocol" in error
+    assert main(["reproduce", str(CONFIGS / "smoke.yaml"), "--dry-run", "--only", "nope"]) == 2
+    assert "no study 'nope' in smoke; studies: main, inference" in capsys.readouterr().err
+
+
+def test_importing_the_command_loads_no_heavy_library():
+    import subprocess
+
+    code = (
+        "import sys, raitner.cli, raitner.reproduce.runner, raitner.reproduce.tables, "
+        "raitner.reproduce.plots; "
+        "print(sorted({'torch', 'transformers', 'matplotlib', 'trl'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------- plan
+
+
+def test_two_studies_sharing_an_arm_train_it_once(tmp_path):
+    data = _minimal()
+    data["studies"].append(
+        {
+            "name": "b",
+            "size": 10,  # the same number as the named size: the same model
+            "arms": [{"name": "nn-again", "recipe": "nn"}],
+        }
+    )
+    plan = make_plan(parse_config(data), tmp_path)
+    assert plan.counts() == {"build": 2, "train": 2, "eval": 2}
+    shared = plan.run_of("b", "nn-again", 1)
+    assert shared.train == plan.run_of("a", "r", 1).train
+    assert plan.stage(shared.train).studies == ["a", "b"]
+    only_b = make_plan(parse_config(data), tmp_path, only=["b"])
+    assert only_b.counts() == {"build": 1, "train": 1, "eval": 1}
+
+
+def test_sizes_are_split_by_weight_and_smaller_draws_are_subsets(tmp_path):
+    assert distribute(10, {"a": 1, "b": 1, "c": 1}) == {"a": 4, "b": 3, "c": 3}
+    assert distribute(7, {"a": 3, "b": 1}) == {"a": 5, "b": 2}
+    source = tmp_path / "s.jsonl"
+    lines = []
+    for i in range(30):
+        entities = [Entity(0, 4, "Anna", "person")] if i % 3 else []
+        lines.append(json.dumps(Example(f"x{i}", "Anna is here", "en", entities).to_dict()))
+    source.write_text("\n".join(lines) + "\n")
+    data = {"mix": {str(source): 5}, "seed": 3, "only_with_entities": True}
+    small = load_training_examples(data, None)
+    large = load_training_examples({**data, "mix": {str(source): 12}}, None)
+    assert len(small) == 5 and all(ex.entities for ex in large)
+    assert {ex.id for ex in small} <= {ex.id for ex in large}
+    with pytest.raises(Exception, match="has 20 texts with entities, the size asks for 25"):
+        load_training_examples({**data, "mix": {str(source): 25}}, None)
+
+
+# ---------------------------------------------------------------------------- verdicts
+
+
+def test_the_verdict_rule_on_hand_made_numbers():
+    rule = VerdictSettings(single_seed_margin=2.0, min_margin=0.5)
+    # two seeds: Δ = 3, seed range 1 → reproduced; the other way round → not reproduced
+    verdict = judge("higher", {1: 50.0, 2: 51.0}, {1: 53.0, 2: 54.0}, rule)
+    assert verdict.verdict == REPRODUCED and verdict.delta == 3.0 and verdict.noise == 1.0
+    assert judge("higher", {1: 53.0, 2: 54.0}, {1: 50.0, 2: 51.0}, rule).verdict == NOT_REPRODUCED
+    assert judge("lower", {1: 53.0, 2: 54.0}, {1: 50.0, 2: 51.0}, rule).verdict == REPRODUCED
+    # the difference (1) is within the seed range (4) → inconclusive
+    assert judge("higher", {1: 50.0, 2: 54.0}, {1: 51.0, 2: 55.0}, rule).verdict == INCONCLUSIVE
+    # seeds that agree exactly still need the floor of 0.5 points
+    tiny = judge("higher", {1: 50.0, 2: 50.0}, {1: 50.3, 2: 50.3}, rule)
+    assert tiny.verdict == INCONCLUSIVE and tiny.noise == 0.5
+    # one seed: a fixed margin of 2 points
+    assert judge("higher", {1: 50.0}, {1: 51.5}, rule).verdict == INCONCLUSIVE
+    assert judge("higher", {1: 50.0}, {1: 52.5}, rule).verdict == REPRODUCED
+    # only seeds both arms have count; none → not run
+    assert judge("higher", {1: 50.0, 2: 40.0}, {1: 53.0}, rule).seeds == (1,)
+    assert judge("higher", {1: 50.0}, {2: 53.0}, rule).verdict == NOT_RUN
+
+
+def test_eval_settings_key_holds_the_out_domain_pool():
+    from raitner.evaluate.runner import EvalSettings
+
+    in_domain = EvalSettings(benchmarks=["crossner_ai"], examples="pool")
+    assert "pool_sources" not in in_domain.key("crossner_ai")  # earlier caches stay valid
+    out_domain = EvalSettings(benchmarks=["crossner_ai"], examples="pool", pool_sources=["a.jsonl"])
+    assert out_domain.key("crossner_ai")["pool_sources"] == ["a.jsonl"]
+
+
+# ---------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    if importlib.util.find_spec("torch") is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def smoke(tiny_model_dir, data_root, tmp_path_factory):
+    """The smoke config run once on the tiny model: ``(config, results folder, output lines)``."""
+    config = read_config(CONFIGS / "smoke.yaml", [f"base_model={tiny_model_dir}"])
+    results = tmp_path_factory.mktemp("smoke-results")
+    lines: list[str] = []
+    reproduce(config, results, data_root=data_root, out=lines.append, show_progress=False)
+    return config, results, lines
+
+
+def _stage_files(results: Path) -> dict[Path, float]:
+    return {p: p.stat().st_mtime_ns for p in (results / "work").rglob("*") if p.is_file()}
+
+
+@needs_training_stack
+def test_smoke_config_runs_end_to_end(smoke):
+    config, results, lines = smoke
+    assert "10 stage(s) run, 0 already done" in "\n".join(lines)
+    report = json.loads((results / "results.json").read_text())
+    assert [s["name"] for s in report["studies"]] == ["main", "inference"]
+    main = report["studies"][0]
+    vanilla = main["arms"][0]
+    assert vanilla["seeds"]["1"]["complete"] and vanilla["seeds"]["1"]["steps"] == 2
+    assert vanilla["seeds"]["1"]["conversations"] == 8 and vanilla["paper"] == 53.95
+    comparison = main["comparisons"][0]
+    assert comparison["verdict"] in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+    assert comparison["paper_delta"] == 1.85 and comparison["budget"]["equal"]
+    assert report["verdict_rule"].startswith("Δ = mean over seeds")
+    assert all(stage["status"] == "done" for stage in report["stages"])
+    table = (results / "main.md").read_text()
+    assert "| vanilla | vanilla IT | no examples | 8 | 2 |" in table
+    assert "Verdict rule:" in table and "53.95 (5K)" in table
+    assert "[Vanilla IT vs RA-IT (smoke)](main.md)" in (results / "README.md").read_text()
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (results / "plots" / "main.png").read_bytes()[:4] == b"\x89PNG"
+        assert "![main](plots/main.png)" in table
+    # the RA-IT model serves both studies: trained once
+    assert len(list((results / "work" / "models").iterdir())) == 2
+    # the out-domain pool is the model's own training examples
+    out_domain = next((results / "work" / "evals").rglob("crossner_ai-test-outall-*"))
+    header = json.loads((out_domain / "predictions" / "crossner_ai.jsonl").open().readline())
+    assert header["settings"]["pool_sources"][0].endswith("examples.jsonl")
+
+
+@needs_training_stack
+def test_a_second_run_does_no_work(smoke, data_root, monkeypatch):
+    config, results, _ = smoke
+    before = _stage_files(results)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("nothing may be trained or loaded on a rerun")
+
+    monkeypatch.setattr("raitner.train.train", refuse)
+    monkeypatch.setattr("raitner.api.OpenNER.from_pretrained", refuse)
+    lines: list[str] = []
+    reproduce(config, results, data_root=data_root, out=lines.append, show_progress=False)
+    assert "0 stage(s) run, 10 already done" in "\n".join(lines)
+    assert _stage_files(results) == before
+
+
+@needs_training_stack
+def test_deleting_one_eval_reruns_only_that(smoke, data_root, monkeypatch):
+    config, results, _ = smoke
+    evals = sorted((results / "work" / "evals").rglob(MARKER))
+    target = evals[0].parent
+    marker = read_marker(target)
+    shutil.rmtree(target)
+    before = _stage_files(results)
+    monkeypatch.setattr(
+        "raitner.train.train", lambda *a, **k: pytest.fail("training must not run again")
+    )
+    lines: list[str] = []
+    reproduce(config, results, data_root=data_root, out=lines.append, show_progress=False)
+    assert "1 stage(s) run, 9 already done" in "\n".join(lines)
+    after = _stage_files(results)
+    assert {p for p in after if after[p] != before.get(p)} == {
+        p for p in after if target in p.parents
+    }
+    assert read_marker(target)["outputs"]["f1"] == marker["outputs"]["f1"]
+
+
+@needs_training_stack
+def test_an_interrupted_eval_resumes_from_its_predictions(smoke, data_root, monkeypatch):
+    config, results, _ = smoke
+    target = sorted((results / "work" / "evals").rglob(MARKER))[-1].parent
+    (target / MARKER).unlink()  # as if killed after the predictions were written
+    monkeypatch.setattr(
+        "raitner.api.OpenNER.from_pretrained",
+        lambda *a, **k: pytest.fail("cached predictions need no model"),
+    )
+    lines: list[str] = []
+    reproduce(config, results, data_root=data_root, out=lines.append, show_progress=False)
+    assert any("(cached predictions)" in line for line in lines)
+    assert (target / MARKER).is_file()
+
+
+@needs_training_stack
+def test_tables_are_written_without_matplotlib(smoke, monkeypatch):
+    from raitner.reproduce.tables import write_results
+
+    config, results, _ = smoke
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib → ImportError
+    (results / "main.md").unlink()
+    write_results(make_plan(config, results))
+    table = (results / "main.md").read_text()
+    assert "| vanilla |" in table and "plots/" not in table
+
+
+@needs_training_stack
+def test_an_interrupted_training_resumes_from_its_checkpoint(
+    tiny_model_dir, data_root, tmp_path, monkeypatch
+):
+    from transformers import TrainerCallback
+
+    import raitner.train
+
+    class Stop(Exception):
+        pass
+
+    class StopAtStep2(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise Stop  # after checkpoint-1 (save_steps 1), before checkpoint-2
+
+    real_train = raitner.train.train
+    overrides = [f"base_model={tiny_model_dir}", "eval.benchmarks=[crossner_ai]"]
+    config = read_config(CONFIGS / "smoke.yaml", overrides)
+    monkeypatch.setattr(
+        "raitner.train.train", lambda settings: real_train(settings, callbacks=[StopAtStep2()])
+    )
+    lines: list[str] = []
+    with pytest.raises(Stop):
+        reproduce(config, tmp_path, only=["main"], data_root=data_root, out=lines.append)
+    assert "partial report written" in lines[-1]
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert {s["status"] for s in report["stages"] if s["kind"] == "train"} == {"not run"}
+
+    monkeypatch.setattr("raitner.train.train", real_train)
+    lines = []
+    reproduce(config, tmp_path, only=["main"], data_root=data_root, out=lines.append)
+    assert any("(resumes from checkpoint-1)" in line for line in lines)
+    model = next((tmp_path / "work" / "models").glob("vanilla-*")) / "model"
+    info = json.loads((model / "raitner.json").read_text())
+    assert info["result"]["resumed_from"].endswith("checkpoint-1")
+    assert info["result"]["global_step"] == 2
