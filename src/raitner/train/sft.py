@@ -41,11 +41,9 @@ from typing import Any
 
 from raitner.errors import DataFormatError, RaitnerError
 from raitner.models import (
-    EMBEDDED_LLM,
-    EMBEDDED_LLM_ORIGIN,
     MODEL_CONFIG_FILE,
     MODEL_FORMAT,
-    is_default_model,
+    embedded_llm,
     resolve_model,
 )
 from raitner.train.chat_template import (
@@ -449,10 +447,51 @@ class TrainingRun:
             },
         }
 
-    def _save_final(self, outcome: dict[str, Any]) -> Path:
+    def export(self, checkpoint: str | Path, destination: str | Path) -> Path:
+        """Write the model as of ``checkpoint`` (a checkpoint folder of this run) as a model
+        folder at ``destination``, without training; the run itself can go on afterwards.
+
+        The model folder is what training writes at its end, with ``result.exported_from``
+        naming the checkpoint and ``result.complete`` false when the run had steps left.
+        """
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+        from transformers import TrainerState
+
+        checkpoint = Path(checkpoint)
+        weights = checkpoint / "adapter_model.safetensors"
+        state_file = checkpoint / "trainer_state.json"
+        if not weights.is_file() or not state_file.is_file():
+            raise TrainingError(
+                f"{checkpoint} is not a checkpoint of a LoRA run (expected "
+                "adapter_model.safetensors and trainer_state.json in it)"
+            )
+        destination = Path(destination)
+        if destination.exists() and any(destination.iterdir()):
+            raise TrainingError(f"{destination} exists and is not empty; export to a new folder")
+        destination.mkdir(parents=True, exist_ok=True)
+        result = set_peft_model_state_dict(self.trainer.model, load_file(str(weights)))
+        unexpected = getattr(result, "unexpected_keys", None)
+        if unexpected:
+            raise TrainingError(
+                f"{weights} does not match this run's adapter (unexpected: {unexpected[:3]})"
+            )
+        self.trainer.state = TrainerState.load_from_json(str(state_file))
+        state = self.trainer.state
+        losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
+        outcome = {
+            "global_step": int(state.global_step),
+            "max_steps": int(state.max_steps),
+            "complete": state.global_step >= state.max_steps,
+            "last_logged_loss": float(losses[-1]) if losses else None,
+            "exported_from": checkpoint.name,
+        }
+        return self._save_final(outcome, destination)
+
+    def _save_final(self, outcome: dict[str, Any], output_dir: Path | None = None) -> Path:
         from raitner.train.model_card import render_model_card
 
-        output_dir = Path(self.config.output_dir)
+        output_dir = Path(self.config.output_dir) if output_dir is None else output_dir
         staging = output_dir / _FINAL_TMP
         trainer = self.trainer
         if trainer.is_world_process_zero():
@@ -502,11 +541,12 @@ def prepare(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainingRu
     if precision == "fp16" and not torch.cuda.is_available():
         raise TrainConfigError("precision 'fp16' needs a GPU; use 'fp32' on CPU")
     resolved = resolve_model(config.base_model)
+    embedded = embedded_llm(config.base_model)
     base_model = {
         "name": config.base_model,
         "path": resolved,
-        "origin": EMBEDDED_LLM_ORIGIN if is_default_model(config.base_model) else config.base_model,
-        "embedded": EMBEDDED_LLM if is_default_model(config.base_model) else None,
+        "origin": embedded.origin if embedded is not None else config.base_model,
+        "embedded": embedded.name if embedded is not None else None,
     }
     # Loaded on the CPU: the trainer moves it to this process's device (one per process).
     model, tokenizer = load_causal_lm(
@@ -672,6 +712,12 @@ def _report(
 def train(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> Path:
     """Train a LoRA adapter as ``config`` says; return the output folder (see module notes)."""
     return prepare(config, callbacks=callbacks).run()
+
+
+def export_checkpoint(config: TrainConfig, checkpoint: str | Path, destination: str | Path) -> Path:
+    """The model of ``config``'s run as of ``checkpoint``, written as a model folder at
+    ``destination`` (e.g. to use or evaluate a long run before it ends)."""
+    return prepare(config).export(checkpoint, destination)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
