@@ -529,6 +529,46 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_model_dir, dat
 
 
 @needs_training_stack
+def test_a_checkpoint_is_exported_as_a_model_folder(tiny_model_dir, data_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    from raitner.api import OpenNER
+    from raitner.train.sft import TrainingError, export_checkpoint
+
+    dataset = [data_dir / "vanilla.jsonl"]
+    settings = dict(max_steps=4, save_steps=2)
+    output = tmp_path / "run"
+    with pytest.raises(_Interrupt):
+        train(_config(tiny_model_dir, dataset, output, **settings), callbacks=[_interrupt_at(3)])
+    checkpoint = output / "checkpoint-2"
+    exported = export_checkpoint(
+        _config(tiny_model_dir, dataset, output, **settings), checkpoint, tmp_path / "at-2"
+    )
+    info = json.loads((exported / MODEL_INFO).read_text())
+    assert info["result"]["global_step"] == 2 and info["result"]["max_steps"] == 4
+    assert info["result"]["complete"] is False
+    assert info["result"]["exported_from"] == "checkpoint-2"
+    # the exported adapter is the checkpoint's, and the folder loads like a trained one
+    saved = load_file(checkpoint / "adapter_model.safetensors")
+    written = load_file(exported / "adapter_model.safetensors")
+    assert saved.keys() == written.keys()
+    assert all(saved[name].equal(written[name]) for name in saved)
+    ner = OpenNER.from_pretrained(exported)
+    assert ner.predict_entities("Barack Obama visited Paris .", ["person"]) is not None
+    # the run itself is untouched and still resumes
+    assert not (output / MODEL_INFO).exists()
+    assert find_last_checkpoint(output) == checkpoint
+    with pytest.raises(TrainingError, match="not empty"):
+        export_checkpoint(
+            _config(tiny_model_dir, dataset, output, **settings), checkpoint, tmp_path / "at-2"
+        )
+    with pytest.raises(TrainingError, match="not a checkpoint"):
+        export_checkpoint(
+            _config(tiny_model_dir, dataset, output, **settings), output, tmp_path / "other"
+        )
+
+
+@needs_training_stack
 def test_resuming_with_other_settings_is_refused(tiny_model_dir, data_dir, tmp_path):
     dataset = [data_dir / "vanilla.jsonl"]
     output = tmp_path / "out"

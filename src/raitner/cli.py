@@ -119,6 +119,13 @@ def _build_parser() -> argparse.ArgumentParser:
         ),
     )
     train.add_argument("--config", help="JSON or YAML file of training settings")
+    train.add_argument(
+        "--export-checkpoint",
+        metavar="CHECKPOINT",
+        help="do not train: write the model as of this checkpoint folder of the run as a model "
+        "folder at --export-to (to use or evaluate a long run before it ends)",
+    )
+    train.add_argument("--export-to", type=Path, metavar="DIR", help="see --export-checkpoint")
     from raitner.train.config import add_config_arguments
 
     add_config_arguments(train)
@@ -399,7 +406,16 @@ def _train(args: argparse.Namespace) -> int:
     from raitner.train.config import config_from_namespace
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    output = train(config_from_namespace(args, args.config))
+    config = config_from_namespace(args, args.config)
+    if args.export_checkpoint or args.export_to:
+        if not (args.export_checkpoint and args.export_to):
+            raise RaitnerError("--export-checkpoint and --export-to go together")
+        from raitner.train.sft import export_checkpoint
+
+        output = export_checkpoint(config, args.export_checkpoint, args.export_to)
+        print(f"model as of {args.export_checkpoint} written to {output}")
+        return 0
+    output = train(config)
     print(f"trained model written to {output}")
     return 0
 
