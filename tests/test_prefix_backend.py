@@ -375,6 +375,15 @@ def test_sliding_window_models_are_refused(tiny_model_dir: Path) -> None:
     backend = PrefixReuseHFBackend(model, AutoTokenizer.from_pretrained(tiny_model_dir))
     with pytest.raises(NotImplementedError, match="HFBackend"):
         backend.generate(mixed_conversations()[:2], 3)
+    assert not PrefixReuseHFBackend.supports(model)
+    assert PrefixReuseHFBackend.supports(AutoModelForCausalLM.from_pretrained(tiny_model_dir))
+    # the default backend falls back to the plain one for such models
+    from raitner.infer.backends import HFBackend
+    from raitner.infer.select import make_backend
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert type(make_backend("hf-prefix", model, tokenizer)) is HFBackend
+    assert make_backend(None, model, tokenizer).generate(mixed_conversations()[:2], 3)
 
 
 def test_module_imports_without_torch() -> None:

@@ -212,6 +212,15 @@ class PrefixReuseHFBackend(HFBackend):
                 "use fewer in-context examples or lower max_new_tokens"
             )
 
+    @staticmethod
+    def supports(model: Any) -> bool:
+        """Whether every layer of ``model`` keeps a plain full-attention key/value cache."""
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        cache = DynamicCache(config=_text_config(model))
+        return all(type(layer) is DynamicLayer for layer in cache.layers)
+
 
 class _Run:
     """The batches of one :meth:`PrefixReuseHFBackend.generate` call."""

@@ -20,11 +20,14 @@ Nothing here imports torch, transformers, xgrammar or vLLM until a backend is bu
 from __future__ import annotations
 
 import copy
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["BACKENDS", "DEFAULT_BACKEND", "make_backend", "with_constrained"]
+
+logger = logging.getLogger(__name__)
 
 #: Backend names, as ``OpenNER.from_pretrained(backend=...)`` and ``--backend`` take them.
 BACKENDS = ("hf", "hf-prefix", "vllm")
@@ -71,10 +74,14 @@ def make_backend(
         return VLLMBackend(model, tokenizer, stop_tokens=stop_tokens, constrained=constrained)
     if vllm_options:
         raise TypeError(f"options for vLLM given to backend {name!r}: {sorted(vllm_options)}")
-    if name == "hf":
-        from raitner.infer.backends import HFBackend as backend_class
-    else:
-        from raitner.infer.prefix_backend import PrefixReuseHFBackend as backend_class
+    from raitner.infer.backends import HFBackend
+    from raitner.infer.prefix_backend import PrefixReuseHFBackend
+
+    backend_class: type = HFBackend if name == "hf" else PrefixReuseHFBackend
+    if backend_class is PrefixReuseHFBackend and not PrefixReuseHFBackend.supports(model):
+        # sliding-window or recurrent layers: their caches cannot be shared by prefix
+        logger.info("the model has layers without a full-attention cache: using backend 'hf'")
+        backend_class = HFBackend
     factory = _constraint(model, tokenizer, stop_tokens) if constrained else None
     return backend_class(
         model,
