@@ -145,9 +145,46 @@ def test_from_pretrained_none_is_the_embedded_default(monkeypatch, lively_model_
         return load(lively_model_dir)
 
     monkeypatch.setattr(raitner.models, "load_causal_lm", fake_load)
+    # a package without a trained default model falls back to the embedded base model
+    monkeypatch.setattr(raitner.models, "packaged_default_model", lambda: None)
     ner = OpenNER.from_pretrained(device="cpu")
     assert calls == [(None, "cpu", None)]
     assert ner.template.id == "ra-it-en-v1"
+
+
+def test_the_packaged_default_model_is_a_complete_model_folder() -> None:
+    from raitner.models import EMBEDDED_LLM, MODEL_FORMAT, packaged_default_model
+
+    folder = packaged_default_model()
+    assert folder is not None, "the package ships a trained default model"
+    info = json.loads((folder / "raitner.json").read_text(encoding="utf-8"))
+    assert info["format"] == MODEL_FORMAT
+    assert info["base_model"]["embedded"] == EMBEDDED_LLM and info["base_model"]["path"] is None
+    assert info["template"] == "ra-it-en-v1" and info["languages"] == ["en"]
+    adapter = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    assert adapter["peft_type"] == "LORA"
+    for name in ("adapter_model.safetensors", "tokenizer.json", "chat_template.jinja"):
+        assert (folder / name).is_file()
+
+
+@pytest.mark.slow
+def test_the_packaged_default_model_finds_entities() -> None:
+    from raitner.models import ModelNotAvailableError
+
+    try:
+        ner = OpenNER.from_pretrained(device="cpu")
+    except ModelNotAvailableError as error:
+        pytest.skip(str(error))
+    text = "Barack Obama met Angela Merkel in Berlin on Tuesday to discuss NATO."
+    entities = ner.predict_entities(text, ["person", "location"])
+    for entity in entities:
+        assert text[entity["start"] : entity["end"]] == entity["text"]
+    assert {"text": "Barack Obama", "label": "person"} in [
+        {"text": e["text"], "label": e["label"]} for e in entities
+    ]
+    assert {"text": "Berlin", "label": "location"} in [
+        {"text": e["text"], "label": e["label"]} for e in entities
+    ]
 
 
 def write_model_folder(folder: Path, base: Path, peft_model, tokenizer, **overrides) -> None:
