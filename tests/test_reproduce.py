@@ -179,6 +179,50 @@ def test_committed_configs_parse_and_plan(name, tmp_path, capsys):
     assert not any(tmp_path.iterdir())  # a dry run writes nothing
 
 
+def test_the_default_inference_config_evaluates_the_packaged_adapter(tmp_path):
+    config = read_config(CONFIGS / "en-default-inference.yaml")
+    plan = make_plan(config, tmp_path)
+    counts = plan.counts()
+    # nothing trained; 6 distinct arms (no-examples is shared by both studies) × 7 benchmarks
+    assert counts == {"build": 0, "train": 0, "eval": 42}
+    assert {s.spec["model"] for s in plan.stages} == {"base:src/raitner/default_model"}
+
+
+def test_a_local_base_model_is_fingerprinted_by_its_files(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "adapter_config.json").write_text('{"r": 16}')
+    (model / "adapter_model.safetensors").write_bytes(b"\0" * (3 << 20))
+    data = _minimal(
+        base_model=str(model),
+        recipes={"base": {"mode": "base"}, "vanilla": {"mode": "vanilla"}},
+    )
+    data["studies"][0]["arms"] = [
+        {"name": "b", "recipe": "base"},
+        {"name": "v", "recipe": "vanilla"},
+    ]
+    data["studies"][0]["comparisons"] = []
+
+    def ids(kind: str) -> set[str]:
+        plan = make_plan(parse_config(data), tmp_path)
+        return {stage.id for stage in plan.stages if stage.kind == kind}
+
+    before = {kind: ids(kind) for kind in ("build", "train", "eval")}
+    assert len(before["eval"]) == 2 and len(before["train"]) == 1
+    assert {kind: ids(kind) for kind in before} == before  # stable
+    # the same size, other bytes in the last MiB of the weights: the model's training and
+    # every evaluation are new stages; the training set does not depend on the model
+    with (model / "adapter_model.safetensors").open("r+b") as handle:
+        handle.seek((3 << 20) - 10)
+        handle.write(b"retrained!")
+    assert ids("build") == before["build"]
+    assert ids("train").isdisjoint(before["train"])
+    assert ids("eval").isdisjoint(before["eval"])
+    # an embedded model is named by its name alone: no fingerprint in any spec
+    embedded = make_plan(parse_config(_minimal(base_model="default")), tmp_path)
+    assert not any("base_model_files" in s.spec for s in embedded.stages)
+
+
 def test_the_command_reports_config_errors(tmp_path, capsys):
     import yaml
 

@@ -48,6 +48,44 @@ def spec_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_LENGTH]
 
 
+#: bytes read from each end of a file for a local model's fingerprint
+_FINGERPRINT_BYTES = 1 << 20
+
+
+def local_model_fingerprint(name_or_path: str) -> str | None:
+    """A hash of a local model folder's (or file's) contents, or None for anything else.
+
+    A stage names its base model by the string in the config; for an embedded name or a hub
+    id that string fixes the weights, for a local path it does not (a re-exported adapter keeps
+    its folder). The fingerprint — every file's relative path and size, and its first and last
+    MiB — goes into the specs of the stages that use the model, so changed weights mean new
+    stages instead of reused results. Reading 2 MiB per file keeps it cheap for big models.
+    """
+    from raitner.models import is_embedded_model
+
+    if is_embedded_model(name_or_path):
+        return None
+    root = Path(name_or_path).expanduser()
+    if not root.exists():
+        return None
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    digest = hashlib.sha256()
+    for path in files:
+        relative = path.relative_to(root).as_posix() if root.is_dir() else path.name
+        if relative.startswith(".") or "/." in relative or "__pycache__" in relative:
+            continue
+        size = path.stat().st_size
+        digest.update(f"{relative}\0{size}\0".encode())
+        with path.open("rb") as handle:
+            digest.update(handle.read(_FINGERPRINT_BYTES))
+            if size > 2 * _FINGERPRINT_BYTES:
+                handle.seek(size - _FINGERPRINT_BYTES)
+                digest.update(handle.read())
+            elif size > _FINGERPRINT_BYTES:
+                digest.update(handle.read())
+    return digest.hexdigest()[:16]
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:60] or "x"
 
@@ -203,6 +241,14 @@ class _Planner:
         self.work = results_dir / "work"
         self.stages: dict[str, Stage] = {}
         self.order: list[str] = []
+        self.base_model_files = local_model_fingerprint(config.base_model)
+
+    def _base_model(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Adds the local base model's fingerprint to a spec (nothing for embedded or hub
+        models, so their stages keep the hashes they had)."""
+        if self.base_model_files is not None:
+            spec["base_model_files"] = self.base_model_files
+        return spec
 
     def _add(self, stage: Stage, study: str) -> Stage:
         existing = self.stages.get(stage.id)
@@ -251,6 +297,7 @@ class _Planner:
             "train": _train_settings(self.config, seed),
             "seed": seed,
         }
+        self._base_model(spec)
         stage_id = spec_hash(spec)
         name = build.folder.name.rsplit("-", 1)[0]
         return self._add(
@@ -324,11 +371,15 @@ class _Planner:
             if retrieval is not None and retrieval["strategy"] != "random"
             else None,
         }
+        if model is None:
+            self._base_model(spec)
         stage_id = spec_hash(spec)
         if model is not None:
             owner = model.folder.name
         else:
             owner = f"base-{spec_hash({'base_model': config.base_model})}"
+            if self.base_model_files is not None:
+                owner += f"-{self.base_model_files[:6]}"
         if pool is None:
             how = "none"
         else:
