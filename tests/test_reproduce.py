@@ -370,7 +370,11 @@ def test_smoke_config_runs_end_to_end(smoke):
     table = (results / "main.md").read_text()
     assert "| vanilla | vanilla IT | no examples | 8 | 2 |" in table
     assert "Verdict rule:" in table and "53.95 (5K)" in table
-    assert "[Vanilla IT vs RA-IT (smoke)](main.md)" in (results / "README.md").read_text()
+    index = (results / "README.md").read_text()
+    assert "[Vanilla IT vs RA-IT (smoke)](main.md)" in index
+    # the --set overrides are part of what produced the numbers: the report names them
+    assert report["overrides"] == [f"base_model={config.base_model}"]
+    assert f"with `--set base_model={config.base_model}`" in index
     if importlib.util.find_spec("matplotlib") is not None:
         assert (results / "plots" / "main.png").read_bytes()[:4] == b"\x89PNG"
         assert "![main](plots/main.png)" in table

@@ -49,6 +49,7 @@ the config (or sharing texts with one that is) is refused in a training mix.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -325,6 +326,8 @@ class StudyConfig:
     studies: tuple[Study, ...]
     #: the file it was read from (None when built from a mapping)
     path: Path | None = None
+    #: the ``--set KEY=VALUE`` overrides applied to the file, in order (for the report)
+    overrides: tuple[str, ...] = ()
 
     def study(self, name: str) -> Study:
         for study in self.studies:
@@ -364,7 +367,8 @@ def read_config(
         except json.JSONDecodeError as error:
             raise ReproduceConfigError(f"{path}: not valid JSON: {error}") from None
     data = apply_overrides(data, overrides)
-    return parse_config(data, source=str(path), base_dir=path.parent, check_data=check_data)
+    config = parse_config(data, source=str(path), base_dir=path.parent, check_data=check_data)
+    return dataclasses.replace(config, overrides=tuple(overrides))
 
 
 def _parse_scalar(text: str) -> Any:

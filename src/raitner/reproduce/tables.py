@@ -8,6 +8,7 @@ with what is on disk.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from typing import Any
 
@@ -200,6 +201,7 @@ def collect(plan: Plan) -> dict[str, Any]:
         "config": config.name,
         "description": config.description,
         "config_file": None if config.path is None else str(config.path),
+        "overrides": list(config.overrides),
         "language": config.language,
         "base_model": config.base_model,
         "embedder": config.embedder,
@@ -315,8 +317,12 @@ def index_markdown(results: dict[str, Any], plots: dict[str, str | None]) -> str
     lines = [f"# Reproduction: {results['config']}", ""]
     if results["description"]:
         lines += [results["description"].strip(), ""]
+    overrides = results.get("overrides") or []
+    changed = " ".join(f"--set {shlex.quote(item)}" for item in overrides)
     lines += [
-        f"Config: `{results['config_file']}`; base model `{results['base_model']}`; "
+        f"Config: `{results['config_file']}`"
+        + (f" with `{changed}`" if changed else "")
+        + f"; base model `{results['base_model']}`; "
         f"embedder `{results['embedder']}`; generated {results['generated_at']}.",
         "",
         f"Verdict rule: {results['verdict_rule']}",
