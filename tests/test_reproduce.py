@@ -403,6 +403,33 @@ def test_a_second_run_does_no_work(smoke, data_root, monkeypatch):
 
 
 @needs_training_stack
+def test_evaluations_with_examples_keep_their_embeddings_in_the_results_cache(smoke, data_root):
+    from raitner.evaluate.runner import seeded_subset
+    from raitner.io.registry import get_benchmark
+    from raitner.retrieval.cache import EmbeddingCache
+    from raitner.retrieval.embedders import HashingEmbedder
+
+    config, results, _ = smoke
+    settings = config.study("inference").eval
+    texts = [
+        ex.text
+        for ex in seeded_subset(
+            get_benchmark("crossner_ai").load("test", data_root), settings.limit, settings.seed
+        )
+    ]
+    assert texts
+
+    class CacheOnly(HashingEmbedder):
+        def encode(self, texts, **kwargs):
+            raise AssertionError(f"{len(texts)} evaluated text(s) were not in the cache")
+
+    # the evaluated texts were embedded (for their examples) through the results' cache, so a
+    # later benchmark or run sharing the pool encodes nothing again
+    vectors = EmbeddingCache(results / "cache" / "embeddings").encode(CacheOnly(), texts)
+    assert vectors.shape[0] == len(texts)
+
+
+@needs_training_stack
 def test_deleting_one_eval_reruns_only_that(smoke, data_root, monkeypatch):
     config, results, _ = smoke
     evals = sorted((results / "work" / "evals").rglob(MARKER))

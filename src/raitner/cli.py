@@ -538,7 +538,14 @@ def _eval(args: argparse.Namespace) -> int:
         constrained={"no": False, "yes": True, "both": "both"}[args.constrained],
     )
     ner = _load_ner(args)
-    table = run_evaluation(ner, settings, args.output, data_root=args.data_root)
+    cache = None
+    if args.examples == "pool":
+        from raitner.retrieval.cache import EmbeddingCache
+
+        cache = EmbeddingCache()  # $RAITNER_CACHE: pools are encoded once across runs
+    table = run_evaluation(
+        ner, settings, args.output, data_root=args.data_root, embedding_cache=cache
+    )
     print(table["markdown"])
     print(f"report written to {args.output}/report.md and report.json")
     return 0

@@ -106,9 +106,15 @@ def predict_benchmark(
     out_dir: Path,
     *,
     embedder: Any = None,
+    embedding_cache: Any = None,
     show_progress: bool = True,
 ) -> tuple[list[Example], list[str], list[dict[str, Any]]]:
-    """``(gold examples, types asked, prediction records)`` for one benchmark."""
+    """``(gold examples, types asked, prediction records)`` for one benchmark.
+
+    ``embedding_cache`` (a :class:`raitner.retrieval.cache.EmbeddingCache`) keeps the pool's
+    and the texts' embeddings across benchmarks and runs: an out-domain pool shared by every
+    benchmark is then encoded once instead of once per benchmark.
+    """
     from raitner.io.registry import get_benchmark
 
     spec = get_benchmark(benchmark)
@@ -136,7 +142,7 @@ def predict_benchmark(
             from raitner.retrieval.embedders import SentenceTransformerEmbedder
 
             embedder = SentenceTransformerEmbedder()
-        found = retrieve(golds, pool, config, embedder, exclude_self=True)
+        found = retrieve(golds, pool, config, embedder, cache=embedding_cache, exclude_self=True)
         by_id = {ex.id: ex for ex in pool}
         examples_arg = [[by_id[i] for i in r.example_ids] for r in found]
     elif settings.examples != "none":
@@ -236,6 +242,7 @@ def run_evaluation(
     *,
     data_root: str | Path | None = None,
     embedder: Any = None,
+    embedding_cache: Any = None,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate on every benchmark; write ``report.md`` / ``report.json`` under ``out_dir``.
@@ -260,6 +267,7 @@ def run_evaluation(
                 data_root,
                 out_dir,
                 embedder=embedder,
+                embedding_cache=embedding_cache,
                 show_progress=show_progress,
             )
             result = score_benchmark(golds, types, records)

@@ -237,11 +237,16 @@ class Runner:
             self._embedder = make_embedder(self.config.embedder)
         return self._embedder
 
+    def embedding_cache(self) -> Any:
+        """The results folder's embedding cache, shared by builds and evaluations."""
+        from raitner.retrieval.cache import EmbeddingCache
+
+        return EmbeddingCache(self.plan.results_dir / "cache" / "embeddings")
+
     def _build(self, stage: Stage) -> dict[str, Any]:
         from raitner.data.builder import BuildConfig, build_dataset
         from raitner.data.negatives import NegativeSampling
         from raitner.io.jsonl import iter_jsonl, write_examples
-        from raitner.retrieval.cache import EmbeddingCache
         from raitner.retrieval.strategies import RetrievalConfig
 
         spec = stage.spec
@@ -263,7 +268,7 @@ class Runner:
             dataset,
             config,
             embedder=self.embedder() if retrieval is not None else None,
-            cache=EmbeddingCache(self.plan.results_dir / "cache" / "embeddings"),
+            cache=self.embedding_cache(),
             sources=sources,
         )
         kept = {record["id"] for _number, record in iter_jsonl(dataset)}
@@ -374,6 +379,7 @@ class Runner:
             self.data_root,
             stage.folder,
             embedder=embedder,
+            embedding_cache=self.embedding_cache() if embedder is not None else None,
             show_progress=self.show_progress,
         )
         scores = score_benchmark(golds, types, records)
