@@ -243,12 +243,11 @@ class _Planner:
         self.order: list[str] = []
         self.base_model_files = local_model_fingerprint(config.base_model)
 
-    def _base_model(self, spec: dict[str, Any]) -> dict[str, Any]:
+    def _add_base_model_files(self, spec: dict[str, Any]) -> None:
         """Adds the local base model's fingerprint to a spec (nothing for embedded or hub
         models, so their stages keep the hashes they had)."""
         if self.base_model_files is not None:
             spec["base_model_files"] = self.base_model_files
-        return spec
 
     def _add(self, stage: Stage, study: str) -> Stage:
         existing = self.stages.get(stage.id)
@@ -297,7 +296,7 @@ class _Planner:
             "train": _train_settings(self.config, seed),
             "seed": seed,
         }
-        self._base_model(spec)
+        self._add_base_model_files(spec)
         stage_id = spec_hash(spec)
         name = build.folder.name.rsplit("-", 1)[0]
         return self._add(
@@ -372,7 +371,7 @@ class _Planner:
             else None,
         }
         if model is None:
-            self._base_model(spec)
+            self._add_base_model_files(spec)
         stage_id = spec_hash(spec)
         if model is not None:
             owner = model.folder.name
