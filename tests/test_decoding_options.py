@@ -276,3 +276,48 @@ def test_lenient_status_of_a_cut_list() -> None:
     assert parse_mentions('["Barack Obama", "Par').mentions == ("Barack Obama",)
     assert parse_mentions('["Bar').status is AnswerStatus.UNPARSEABLE
     assert parse_mentions("[").status is AnswerStatus.UNPARSEABLE
+
+
+def test_cli_eval_with_a_pool_encodes_through_the_embedding_cache(
+    lively_model_dir: Path, tmp_path, data_root, monkeypatch, capsys
+) -> None:
+    """`raitner eval --examples pool` keeps pool and query vectors in $RAITNER_CACHE: a second
+    run over the same texts writes no new shard and gives the same report."""
+    monkeypatch.setenv("RAITNER_CACHE", str(tmp_path / "cache"))
+    args = [
+        "eval",
+        "--benchmarks",
+        "crossner_ai",
+        "--limit",
+        "2",
+        "--model",
+        str(lively_model_dir),
+        "--max-new-tokens",
+        "4",
+        "--examples",
+        "pool",
+        "--pool-split",
+        "train",
+        "--pool-size",
+        "5",
+        "--k",
+        "1",
+        "--data-root",
+        str(data_root),
+    ]
+
+    def shards() -> list[Path]:
+        return sorted((tmp_path / "cache" / "embeddings").glob("*/shard-*.keys.npy"))
+
+    assert main([*args, "-o", str(tmp_path / "first")]) == 0
+    written = shards()
+    assert written, "the first run wrote no vectors to the cache"
+    import numpy as np
+
+    assert sum(len(np.load(path)) for path in written) >= 5 + 2  # the pool and the two texts
+    assert main([*args, "-o", str(tmp_path / "second")]) == 0
+    assert shards() == written
+    first = json.loads((tmp_path / "first" / "report.json").read_text())
+    second = json.loads((tmp_path / "second" / "report.json").read_text())
+    assert first["rows"] == second["rows"]
+    assert first["settings"]["examples"] == "pool"
