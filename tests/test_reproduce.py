@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -23,7 +24,16 @@ from raitner.reproduce.config import (
     read_config,
 )
 from raitner.reproduce.plan import distribute, make_plan
-from raitner.reproduce.runner import MARKER, load_training_examples, read_marker, reproduce
+from raitner.reproduce.runner import (
+    CLAIM,
+    MARKER,
+    claim_holder,
+    load_training_examples,
+    read_marker,
+    release_claim,
+    reproduce,
+    try_claim,
+)
 from raitner.reproduce.verdicts import (
     INCONCLUSIVE,
     NOT_REPRODUCED,
@@ -514,3 +524,90 @@ def test_an_interrupted_training_resumes_from_its_checkpoint(
     info = json.loads((model / "raitner.json").read_text())
     assert info["result"]["resumed_from"].endswith("checkpoint-1")
     assert info["result"]["global_step"] == 2
+
+
+# ------------------------------------------------------------------ concurrent runners
+
+
+def _fake_stage(folder: Path):
+    from raitner.reproduce.plan import Stage
+
+    return Stage(kind="eval", id="e", spec={}, folder=folder, what="an evaluation")
+
+
+def _write_claim(folder: Path, pid: int, host: str | None = None) -> None:
+    import socket
+
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"host": host or socket.gethostname(), "pid": pid, "started_at": "earlier"}
+    (folder / CLAIM).write_text(json.dumps(record))
+
+
+def test_a_stage_claim_is_exclusive_and_a_dead_claim_is_taken_over(tmp_path):
+    import subprocess
+
+    stage = _fake_stage(tmp_path / "stage")
+    assert try_claim(stage) is None  # claimed by this process
+    assert claim_holder(stage) is None  # this process's own claim holds nobody else up
+    assert json.loads((stage.folder / CLAIM).read_text())["pid"] == os.getpid()
+    release_claim(stage)
+    assert not (stage.folder / CLAIM).exists()
+    assert list(stage.folder.iterdir()) == []  # no private file left behind
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _write_claim(stage.folder, sleeper.pid)
+        holder = try_claim(stage)
+        assert holder is not None and holder["pid"] == sleeper.pid
+        release_claim(stage)  # not ours: left alone
+        assert json.loads((stage.folder / CLAIM).read_text())["pid"] == sleeper.pid
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # the holder is gone (a killed run): the claim is stale and taken over
+    assert claim_holder(stage) is None
+    assert try_claim(stage) is None
+    assert json.loads((stage.folder / CLAIM).read_text())["pid"] == os.getpid()
+    release_claim(stage)
+    # a claim from another host is never taken over: its pid means nothing here
+    _write_claim(stage.folder, os.getpid(), host="another-host.invalid")
+    assert try_claim(stage)["host"] == "another-host.invalid"
+
+
+@needs_training_stack
+def test_a_stage_claimed_by_another_process_is_left_to_it(smoke, data_root, tmp_path):
+    """Two runners on one results folder: a stage another live process holds is skipped, and
+    so are the stages that need it; once that process is gone, a rerun takes the stage over."""
+    import subprocess
+
+    config, original, _ = smoke
+    results = tmp_path / "results"
+    shutil.copytree(original, results)
+    plan = make_plan(config, results)
+    train = next(stage for stage in plan.stages if stage.kind == "train")
+    dependents = [stage for stage in plan.stages if stage.needs == train.id]
+    assert dependents
+    (train.folder / MARKER).unlink()  # as if still training
+    for stage in dependents:
+        (stage.folder / MARKER).unlink()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        _write_claim(train.folder, sleeper.pid)
+        lines: list[str] = []
+        reproduce(config, results, data_root=data_root, out=lines.append, show_progress=False)
+        text = "\n".join(lines)
+        assert f"running in another process (pid {sleeper.pid}" in text
+        assert text.count("waits for a stage another process is running") == len(dependents)
+        assert f"{1 + len(dependents)} stage(s) left to another process" in text
+        assert not (train.folder / MARKER).exists()
+        assert all(not (stage.folder / MARKER).exists() for stage in dependents)
+        assert (train.folder / CLAIM).exists()  # the other process's claim is kept
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    lines = []
+    reproduce(config, results, data_root=data_root, out=lines.append, show_progress=False)
+    assert f"{1 + len(dependents)} stage(s) run" in "\n".join(lines)
+    assert (train.folder / MARKER).is_file()
+    assert all((stage.folder / MARKER).is_file() for stage in dependents)
+    assert not list(results.rglob(CLAIM))  # every claim released

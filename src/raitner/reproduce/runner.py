@@ -15,12 +15,23 @@ and the wall-clock time it took. On a rerun:
 Deleting a stage's folder (or only its ``DONE.json``) re-runs that stage alone; stages that
 depend on it are not invalidated unless their own spec changes (the hash of a training set
 does not depend on where its files live).
+
+Several processes may work on one results folder at once (one per core or per GPU, each with
+its own ``--only`` or the same plan): a process claims a stage by creating ``RUNNING.json`` in
+its folder (atomically, with its host and pid) and removes it when the stage ends, however it
+ends. Another process skips a claimed stage, and the stages that need it, and says so; the last
+process to finish writes the complete report. A claim whose process is gone (same host, pid no
+longer alive: a killed run) is taken over. A claim from another host is never taken over: delete
+its ``RUNNING.json`` by hand once that host's run is known to be dead.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +41,7 @@ from raitner.errors import RaitnerError
 from raitner.reproduce.plan import Plan, Stage
 
 MARKER = "DONE.json"
+CLAIM = "RUNNING.json"
 DATASET_FILE = "train.jsonl"
 EXAMPLES_FILE = "examples.jsonl"
 MODEL_FOLDER = "model"
@@ -75,6 +87,85 @@ def _write_marker(stage: Stage, elapsed: float, outputs: dict[str, Any]) -> None
     with atomic_write(stage.folder / MARKER) as handle:
         json.dump(record, handle, ensure_ascii=False, indent=2)
         handle.write("\n")
+
+
+def _read_claim(path: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def claim_holder(stage: Stage) -> dict[str, Any] | None:
+    """The claim record of the live process (other than this one) working on ``stage``, if any.
+
+    A claim that cannot be read, or whose process is gone on this host, counts as no claim."""
+    record = _read_claim(stage.folder / CLAIM)
+    if record is None:
+        return None
+    same_host = record.get("host") == socket.gethostname()
+    pid = record.get("pid")
+    if same_host and isinstance(pid, int) and (pid == os.getpid() or not _process_alive(pid)):
+        return None
+    return record
+
+
+def try_claim(stage: Stage) -> dict[str, Any] | None:
+    """Claim ``stage`` for this process. Returns None when the claim is this process's, else
+    the record of the live process that holds it.
+
+    The record is written to a private file first and hard-linked to ``RUNNING.json``, so the
+    claim appears complete or not at all and two processes cannot both create it. A stale claim
+    (see :func:`claim_holder`) is removed and claimed afresh."""
+    stage.folder.mkdir(parents=True, exist_ok=True)
+    path = stage.folder / CLAIM
+    private = stage.folder / f".{CLAIM}.{uuid.uuid4().hex}"
+    record = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    private.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    try:
+        for _attempt in range(3):
+            try:
+                os.link(private, path)
+                return None
+            except FileExistsError:
+                holder = claim_holder(stage)
+                if holder is not None:
+                    return holder
+                path.unlink(missing_ok=True)  # stale: its process is gone
+        holder = _read_claim(path)
+        return holder or {"host": "?", "pid": "?", "started_at": "?"}
+    finally:
+        private.unlink(missing_ok=True)
+
+
+def release_claim(stage: Stage) -> None:
+    """Remove this process's claim on ``stage`` (a claim of another process is left alone)."""
+    path = stage.folder / CLAIM
+    record = _read_claim(path)
+    if record and record.get("pid") == os.getpid() and record.get("host") == socket.gethostname():
+        path.unlink(missing_ok=True)
+
+
+def _describe_holder(holder: dict[str, Any]) -> str:
+    return (
+        f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
+        f"since {holder.get('started_at', '?')}"
+    )
 
 
 def format_seconds(seconds: float) -> str:
@@ -170,7 +261,8 @@ class Runner:
         self.show_progress = show_progress
         self._embedder: Any = None
         self._loaded: tuple[tuple[Any, ...], Any] | None = None
-        #: stage id → "ran" | "skipped", for this invocation
+        #: stage id → "ran" | "skipped" (done already) | "elsewhere" (claimed by another
+        #: process, or needing a stage that is), for this invocation
         self.outcome: dict[str, str] = {}
 
     # -------------------------------------------------------------------- plan display
@@ -183,6 +275,8 @@ class Runner:
             if is_done(stage):
                 marker = read_marker(stage.folder) or {}
                 status = f"done ({format_seconds(marker.get('elapsed_s', 0))})"
+            elif (holder := claim_holder(stage)) is not None:
+                status = f"running (pid {holder.get('pid', '?')})"
             else:
                 partial = partial_state(stage)
                 status = f"to do ({partial})" if partial else "to do"
@@ -213,16 +307,41 @@ class Runner:
                 self.outcome[stage.id] = "skipped"
                 self.out(f"{prefix} done already: {stage.what}")
                 continue
-            partial = partial_state(stage)
-            note = f" ({partial})" if partial else ""
-            self.out(
-                f"{prefix} {stage.what}{note} → {stage.folder.relative_to(self.plan.results_dir)}"
-            )
-            stage_started = time.perf_counter()
-            runner = {"build": self._build, "train": self._train, "eval": self._eval}[stage.kind]
-            outputs = runner(stage)
-            elapsed = time.perf_counter() - stage_started
-            _write_marker(stage, elapsed, outputs)
+            waiting = [
+                needed
+                for needed in (stage.needs, stage.pool_build)
+                if needed is not None and not is_done(self.plan.stage(needed))
+            ]
+            if waiting:
+                # only possible when another process holds what it needs (a failure here
+                # would have stopped this run)
+                self.outcome[stage.id] = "elsewhere"
+                self.out(f"{prefix} waits for a stage another process is running: {stage.what}")
+                continue
+            holder = try_claim(stage)
+            if holder is not None:
+                self.outcome[stage.id] = "elsewhere"
+                self.out(
+                    f"{prefix} running in another process ({_describe_holder(holder)}): "
+                    f"{stage.what}"
+                )
+                continue
+            try:
+                if is_done(stage):  # finished by another process since the check above
+                    self.outcome[stage.id] = "skipped"
+                    self.out(f"{prefix} done already: {stage.what}")
+                    continue
+                partial = partial_state(stage)
+                note = f" ({partial})" if partial else ""
+                relative = stage.folder.relative_to(self.plan.results_dir)
+                self.out(f"{prefix} {stage.what}{note} → {relative}")
+                stage_started = time.perf_counter()
+                runner = {"build": self._build, "train": self._train, "eval": self._eval}
+                outputs = runner[stage.kind](stage)
+                elapsed = time.perf_counter() - stage_started
+                _write_marker(stage, elapsed, outputs)
+            finally:
+                release_claim(stage)
             self.outcome[stage.id] = "ran"
             self.out(
                 f"{prefix} finished in {format_seconds(elapsed)} "
@@ -468,11 +587,17 @@ def reproduce(
             out(f"(could not write the partial report: {error})")
         raise
     results = _report(config, results_dir, plan, only, plots, write_results)
-    ran = sum(1 for outcome in runner.outcome.values() if outcome == "ran")
+    outcomes = list(runner.outcome.values())
+    ran, elsewhere = outcomes.count("ran"), outcomes.count("elsewhere")
     out(
-        f"{ran} stage(s) run, {len(runner.outcome) - ran} already done, in "
+        f"{ran} stage(s) run, {outcomes.count('skipped')} already done, in "
         f"{format_seconds(time.perf_counter() - started)}; report: {results_dir / 'README.md'}"
     )
+    if elsewhere:
+        out(
+            f"{elsewhere} stage(s) left to another process working on {results_dir} (or waiting "
+            "for one): the report shows them once that process finishes; rerun to check"
+        )
     for study in results["studies"]:
         counts = ", ".join(f"{n} {v}" for v, n in study["verdicts"].items() if n)
         out(f"  {study['name']}: {counts or 'no comparisons'}")
