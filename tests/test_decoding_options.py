@@ -135,30 +135,19 @@ def test_cli_rejects_unknown_backend(capsys) -> None:
     assert "invalid choice: 'fast'" in capsys.readouterr().err
 
 
+def _eval_args(model: Path, data_root: Path, *extra: str) -> list[str]:
+    """`raitner eval` on 2 CrossNER-AI test texts with the given model and data root."""
+    args = ["eval", "--benchmarks", "crossner_ai", "--limit", "2", "--model", str(model)]
+    return [*args, "--data-root", str(data_root), *extra]
+
+
 def test_cli_eval_both_reports_free_and_constrained(
     lively_model_dir: Path, tmp_path, data_root, capsys
 ) -> None:
     pytest.importorskip("xgrammar")
     out = tmp_path / "eval"
-    args = [
-        "eval",
-        "--benchmarks",
-        "crossner_ai",
-        "--limit",
-        "2",
-        "--model",
-        str(lively_model_dir),
-        "--max-new-tokens",
-        "6",
-        "--backend",
-        "hf",
-        "--constrained",
-        "both",
-        "--data-root",
-        str(data_root),
-        "-o",
-        str(out),
-    ]
+    args = _eval_args(lively_model_dir, data_root, "--max-new-tokens", "6")
+    args += ["--backend", "hf", "--constrained", "both", "-o", str(out)]
     assert main(args) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["settings"]["backend"] == "hf"
@@ -284,27 +273,8 @@ def test_cli_eval_with_a_pool_encodes_through_the_embedding_cache(
     """`raitner eval --examples pool` keeps pool and query vectors in $RAITNER_CACHE: a second
     run over the same texts writes no new shard and gives the same report."""
     monkeypatch.setenv("RAITNER_CACHE", str(tmp_path / "cache"))
-    args = [
-        "eval",
-        "--benchmarks",
-        "crossner_ai",
-        "--limit",
-        "2",
-        "--model",
-        str(lively_model_dir),
-        "--max-new-tokens",
-        "4",
-        "--examples",
-        "pool",
-        "--pool-split",
-        "train",
-        "--pool-size",
-        "5",
-        "--k",
-        "1",
-        "--data-root",
-        str(data_root),
-    ]
+    args = _eval_args(lively_model_dir, data_root, "--max-new-tokens", "4")
+    args += ["--examples", "pool", "--pool-split", "train", "--pool-size", "5", "--k", "1"]
 
     def shards() -> list[Path]:
         return sorted((tmp_path / "cache" / "embeddings").glob("*/shard-*.keys.npy"))
