@@ -93,6 +93,11 @@ def test_unknown_keys_are_named_with_the_known_ones():
         parse_config(_minimal(train={"learning_rat": 1e-4}))
     with pytest.raises(ReproduceConfigError, match="the runner sets the datasets"):
         parse_config(_minimal(train={"output_dir": "x"}))
+    with pytest.raises(ReproduceConfigError, match="verdict.confidence: expected a level"):
+        parse_config(_minimal(verdict={"confidence": 95}))
+    with pytest.raises(ReproduceConfigError, match="verdict.resamples"):
+        parse_config(_minimal(verdict={"resamples": -1}))
+    assert parse_config(_minimal(verdict={"resamples": 0})).verdict.resamples == 0
 
 
 def test_unknown_strategy_and_references_are_clear_errors():
@@ -323,6 +328,27 @@ def test_the_verdict_rule_on_hand_made_numbers():
     assert judge("higher", {1: 50.0}, {2: 53.0}, rule).verdict == NOT_RUN
 
 
+def test_the_interval_over_texts_can_only_make_a_verdict_inconclusive():
+    from raitner.evaluate.significance import Interval
+
+    rule = VerdictSettings(single_seed_margin=2.0, min_margin=0.5)
+    holds_zero = Interval(-0.5, 6.0, 0.95, 2000)
+    above_zero = Interval(1.0, 5.0, 0.95, 2000)
+    # a 3-point gain past the margin, but another draw of texts could erase it
+    verdict = judge("higher", {1: 50.0}, {1: 53.0}, rule, holds_zero)
+    assert verdict.verdict == INCONCLUSIVE
+    assert "95 % interval over texts [-0.50, +6.00]" in verdict.noise_basis
+    assert verdict.to_dict()["interval"] == [-0.5, 6.0]
+    assert judge("higher", {1: 50.0}, {1: 53.0}, rule, above_zero).verdict == REPRODUCED
+    assert judge("lower", {1: 50.0}, {1: 53.0}, rule, above_zero).verdict == NOT_REPRODUCED
+    # an interval clear of 0 does not lift a difference within the margin
+    assert judge("higher", {1: 50.0}, {1: 51.0}, rule, above_zero).verdict == INCONCLUSIVE
+    # without per-text counts the margin decides, and the basis says so
+    alone = judge("higher", {1: 50.0}, {1: 53.0}, rule)
+    assert alone.verdict == REPRODUCED and "margin only" in alone.noise_basis
+    assert alone.to_dict()["interval"] is None
+
+
 def test_eval_settings_key_holds_the_out_domain_pool():
     from raitner.evaluate.runner import EvalSettings
 
@@ -394,6 +420,17 @@ def test_smoke_config_runs_end_to_end(smoke):
     out_domain = next((results / "work" / "evals").rglob("crossner_ai-test-outall-*"))
     header = json.loads((out_domain / "predictions" / "crossner_ai.jsonl").open().readline())
     assert header["settings"]["pool_sources"][0].endswith("examples.jsonl")
+    # every evaluation keeps its per-text counts; they add up to its scores
+    for marker in (results / "work" / "evals").rglob(MARKER):
+        counts = json.loads((marker.parent / "text_counts.json").read_text())
+        scores = json.loads((marker.parent / "scores.json").read_text())
+        assert len(counts["texts"]) == json.loads(marker.read_text())["outputs"]["texts"]
+        for metric in ("uniner", "ra_it", "span"):
+            summed = [sum(row[i] for row in counts[metric]) for i in range(3)]
+            assert summed == [scores[metric][k] for k in ("tp", "n_pred", "n_gold")]
+    low, high = comparison["interval"]
+    assert low <= high and comparison["interval_level"] == 0.95
+    assert "Interval (texts)" in table
 
 
 @needs_training_stack
@@ -473,6 +510,25 @@ def test_an_interrupted_eval_resumes_from_its_predictions(smoke, data_root, monk
     reproduce(config, results, data_root=data_root, out=lines.append, show_progress=False)
     assert any("(cached predictions)" in line for line in lines)
     assert (target / MARKER).is_file()
+
+
+@needs_training_stack
+def test_the_report_backfills_per_text_counts_from_saved_predictions(smoke, data_root, monkeypatch):
+    config, results, _ = smoke
+    files = sorted((results / "work" / "evals").rglob("text_counts.json"))
+    saved = {path: path.read_text() for path in files}
+    for path in files:
+        path.unlink()  # as evaluations finished before raitner kept them
+    monkeypatch.setattr(
+        "raitner.api.OpenNER.from_pretrained",
+        lambda *a, **k: pytest.fail("the counts come from the saved predictions"),
+    )
+    lines: list[str] = []
+    reproduce(config, results, data_root=data_root, out=lines.append, show_progress=False)
+    assert "0 stage(s) run, 10 already done" in "\n".join(lines)
+    assert {path: path.read_text() for path in files} == saved
+    report = json.loads((results / "results.json").read_text())
+    assert report["studies"][0]["comparisons"][0]["interval"] is not None
 
 
 @needs_training_stack

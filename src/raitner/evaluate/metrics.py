@@ -198,6 +198,10 @@ class NERResult:
     because no list could be read (:class:`ParseStatus`); ``n_unparseable`` is their sum.
     ``n_empty_pred`` counts queries whose scored prediction is empty for any reason (an answer
     ``[]`` included); ``n_empty_gold`` likewise for the gold.
+
+    ``item_counts`` holds the counts of every query (list metrics) or example (span F1), in
+    input order, for resampling (:mod:`raitner.evaluate.significance`); it is not part of
+    :meth:`to_dict`, so a result read back from JSON has none.
     """
 
     metric: str
@@ -211,6 +215,7 @@ class NERResult:
     n_empty_gold: int = 0
     n_unparsed_gold: int = 0
     per_type: Mapping[str, Counts] = field(default_factory=dict)
+    item_counts: tuple[Counts, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def counts(self) -> Counts:
@@ -313,6 +318,7 @@ def list_f1(
         clean = rule == UNINER
     total = Counts()
     per_type: dict[str, Counts] = {}
+    items: list[Counts] = []
     statuses = dict.fromkeys(ParseStatus, 0)
     empty_pred = empty_gold = unparsed_gold = 0
     for index, (prediction, gold) in enumerate(zip(predictions, golds, strict=True)):
@@ -331,6 +337,7 @@ def list_f1(
             len(gold_mentions),
         )
         total += counts
+        items.append(counts)
         if types is not None:
             per_type[types[index]] = per_type.get(types[index], Counts()) + counts
     return NERResult(
@@ -345,6 +352,7 @@ def list_f1(
         n_empty_gold=empty_gold,
         n_unparsed_gold=unparsed_gold,
         per_type=per_type,
+        item_counts=tuple(items),
     )
 
 
@@ -409,6 +417,7 @@ def span_f1(
     _check_lengths(predictions, golds, None)
     total = Counts()
     per_type: dict[str, Counts] = {}
+    items: list[Counts] = []
     empty_pred = empty_gold = 0
     for index, (prediction, gold) in enumerate(zip(predictions, golds, strict=True)):
         pred_spans = _spans(prediction, f"prediction {index}")
@@ -416,7 +425,8 @@ def span_f1(
         empty_pred += not pred_spans
         empty_gold += not gold_spans
         correct = pred_spans & gold_spans
-        total += Counts(len(correct), len(pred_spans), len(gold_spans))
+        items.append(Counts(len(correct), len(pred_spans), len(gold_spans)))
+        total += items[-1]
         for spans, one in ((correct, _TP), (pred_spans, _PRED), (gold_spans, _GOLD)):
             for _, _, label in spans:
                 per_type[label] = per_type.get(label, Counts()) + one
@@ -429,6 +439,7 @@ def span_f1(
         n_empty_pred=empty_pred,
         n_empty_gold=empty_gold,
         per_type=dict(sorted(per_type.items())),
+        item_counts=tuple(items),
     )
 
 

@@ -98,6 +98,33 @@ def _load_cached(path: Path, key: dict[str, Any]) -> list[dict[str, Any]] | None
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def _with_saved(
+    spec: Any, benchmark: str, settings: EvalSettings, data_root: str | Path | None, out_dir: Path
+) -> tuple[list[Example], list[str], list[dict[str, Any]] | None]:
+    """The gold texts, the types asked and the saved prediction records (None if there are
+    none for exactly these settings and texts)."""
+    types = [t for t in spec.types if t not in settings.exclude_types]
+    golds = seeded_subset(spec.load(settings.split, data_root), settings.limit, settings.seed)
+    path = _predictions_path(out_dir, benchmark, settings.constrained is True)
+    cached = _load_cached(path, settings.key(benchmark))
+    if cached is None or [r["id"] for r in cached] != [ex.id for ex in golds]:
+        return golds, types, None
+    return golds, types, cached
+
+
+def saved_predictions(
+    benchmark: str, settings: EvalSettings, data_root: str | Path | None, out_dir: Path
+) -> tuple[list[Example], list[str], list[dict[str, Any]]] | None:
+    """What :func:`predict_benchmark` returns, from the predictions it saved in ``out_dir``
+    for the same settings and texts; None when there are none (nothing is predicted)."""
+    from raitner.io.registry import get_benchmark
+
+    golds, types, cached = _with_saved(
+        get_benchmark(benchmark), benchmark, settings, data_root, out_dir
+    )
+    return None if cached is None else (golds, types, cached)
+
+
 def predict_benchmark(
     ner: Any,
     benchmark: str,
@@ -118,13 +145,11 @@ def predict_benchmark(
     from raitner.io.registry import get_benchmark
 
     spec = get_benchmark(benchmark)
-    types = [t for t in spec.types if t not in settings.exclude_types]
-    golds = seeded_subset(spec.load(settings.split, data_root), settings.limit, settings.seed)
+    golds, types, cached = _with_saved(spec, benchmark, settings, data_root, out_dir)
+    if cached is not None:
+        return golds, types, cached
     key = settings.key(benchmark)
     path = _predictions_path(out_dir, benchmark, settings.constrained is True)
-    cached = _load_cached(path, key)
-    if cached is not None and [r["id"] for r in cached] == [ex.id for ex in golds]:
-        return golds, types, cached
 
     examples_arg: Any = None
     if settings.examples == "pool":
@@ -189,6 +214,31 @@ def score_benchmark(
         "ra_it": ra_it_f1(answers, gold_lists, query_types),
         "span": span_f1(predicted_spans, gold_spans),
     }
+
+
+def per_text_counts(
+    scores: dict[str, NERResult], n_texts: int, n_types: int
+) -> dict[str, list[list[int]]]:
+    """Each metric's ``[tp, n_pred, n_gold]`` per text, from :func:`score_benchmark`'s results.
+
+    The list metrics ask every type of every text (``n_types`` queries per text, text-major);
+    span F1 scores one item per text. These are what a paired bootstrap over texts resamples
+    (:mod:`raitner.evaluate.significance`).
+    """
+    out: dict[str, list[list[int]]] = {}
+    for metric, result in scores.items():
+        items = result.item_counts
+        size = len(items) // n_texts if n_texts else 0
+        if size * n_texts != len(items) or size not in (0, 1, n_types):
+            raise ValueError(
+                f"{metric}: {len(items)} scored items for {n_texts} texts of {n_types} types"
+            )
+        chunks = (items[i * size : (i + 1) * size] for i in range(n_texts))
+        out[metric] = [
+            [sum(c.tp for c in chunk), sum(c.n_pred for c in chunk), sum(c.n_gold for c in chunk)]
+            for chunk in chunks
+        ]
+    return out
 
 
 DECODINGS = {False: "free", True: "constrained"}

@@ -16,7 +16,7 @@ where it is and the keys allowed there. Sketch (``configs/reproduce/*.yaml`` are
     negatives: {probability: 0.5, shuffle: true, use_label_set: false}
     train: {num_train_epochs: 3, per_device_train_batch_size: 8}   # TrainConfig fields
     eval: {benchmarks: [crossner_ai, cmeee:dev], split: test, limit: 50, backend: hf-prefix}
-    verdict: {single_seed_margin: 2.0, min_margin: 0.5}
+    verdict: {single_seed_margin: 2.0, min_margin: 0.5, confidence: 0.95, resamples: 2000}
     recipes:                      # how a model is trained
       vanilla: {mode: vanilla}
       nn: {mode: ra-it, strategy: nn, k: 2}
@@ -158,7 +158,7 @@ _STUDY_KEYS = (
 )
 _ARM_KEYS = ("name", "recipe", "size", "inference", "paper", "paper_note", "label")
 _COMPARISON_KEYS = ("baseline", "treatment", "expect", "paper", "note")
-_VERDICT_KEYS = ("single_seed_margin", "min_margin")
+_VERDICT_KEYS = ("single_seed_margin", "min_margin", "confidence", "resamples")
 
 
 class ReproduceConfigError(RaitnerError, ValueError):
@@ -304,6 +304,10 @@ class VerdictSettings:
     single_seed_margin: float = 2.0
     #: with several seeds, |difference| must exceed the seed spread and at least this
     min_margin: float = 0.5
+    #: level of the paired bootstrap interval over test texts that must exclude 0
+    confidence: float = 0.95
+    #: bootstrap resamples; 0 turns the bootstrap off (the margins alone decide)
+    resamples: int = 2000
 
 
 @dataclass(frozen=True)
@@ -552,7 +556,13 @@ def parse_config(
             "verdict.single_seed_margin", verdict_raw.get("single_seed_margin", 2.0)
         ),
         min_margin=w.number("verdict.min_margin", verdict_raw.get("min_margin", 0.5)),
+        confidence=w.number("verdict.confidence", verdict_raw.get("confidence", 0.95)),
+        resamples=w.integer("verdict.resamples", verdict_raw.get("resamples", 2000), minimum=0),
     )
+    if not 0 < verdict.confidence < 1:
+        raise w.error(
+            "verdict.confidence", f"expected a level between 0 and 1, got {verdict.confidence}"
+        )
 
     recipes_raw = top["recipes"]
     if not isinstance(recipes_raw, dict) or not recipes_raw:

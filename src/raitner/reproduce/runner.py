@@ -46,6 +46,8 @@ DATASET_FILE = "train.jsonl"
 EXAMPLES_FILE = "examples.jsonl"
 MODEL_FOLDER = "model"
 SCORES_FILE = "scores.json"
+#: per-text micro counts of every metric, for the paired bootstrap of the verdicts
+TEXT_COUNTS_FILE = "text_counts.json"
 
 
 class StageError(RaitnerError):
@@ -462,8 +464,8 @@ class Runner:
         self._loaded = (key, ner)
         return ner
 
-    def _eval(self, stage: Stage) -> dict[str, Any]:
-        from raitner.evaluate.runner import EvalSettings, predict_benchmark, score_benchmark
+    def _eval_settings(self, stage: Stage) -> Any:
+        from raitner.evaluate.runner import EvalSettings
 
         spec = stage.spec
         pool = spec["pool"]
@@ -472,7 +474,7 @@ class Runner:
             pool_sources = [str(self.plan.stage(stage.pool_build).folder / EXAMPLES_FILE)]
         elif pool is not None and pool["kind"] == "sources":
             pool_sources = list(pool["specs"])
-        settings = EvalSettings(
+        return EvalSettings(
             benchmarks=[spec["benchmark"]],
             split=spec["split"],
             limit=spec["limit"],
@@ -487,6 +489,12 @@ class Runner:
             model=stage.model or "",
             **({"constrained": True} if spec["constrained"] else {}),
         )
+
+    def _eval(self, stage: Stage) -> dict[str, Any]:
+        from raitner.evaluate.runner import predict_benchmark, score_benchmark
+
+        spec = stage.spec
+        settings = self._eval_settings(stage)
         ner = _Lazy(lambda: self._model(stage))  # not loaded when the predictions are cached
         embedder = None
         if spec["retrieval"] is not None and spec["retrieval"]["strategy"] != "random":
@@ -510,6 +518,7 @@ class Runner:
                 indent=2,
             )
             handle.write("\n")
+        _write_text_counts(stage, golds, types, scores)
         loaded = ner._target  # None when every prediction came from the cache
         return {
             "backend": getattr(loaded, "backend_name", None) if loaded is not None else "cached",
@@ -518,6 +527,56 @@ class Runner:
             "f1": {metric: result.f1 for metric, result in scores.items()},
             "unparseable": {metric: result.n_unparseable for metric, result in scores.items()},
         }
+
+    def backfill_text_counts(self) -> int:
+        """Write the per-text counts of finished evaluations that predate them, from their
+        saved predictions (no model is loaded); return how many were written. An evaluation
+        whose predictions are gone is left as it is (its comparisons get no bootstrap)."""
+        from raitner.evaluate.runner import saved_predictions, score_benchmark
+
+        written = 0
+        for stage in self.plan.stages:
+            if stage.kind != "eval" or not is_done(stage):
+                continue
+            if (stage.folder / TEXT_COUNTS_FILE).exists():
+                continue
+            try:
+                saved = saved_predictions(
+                    stage.spec["benchmark"],
+                    self._eval_settings(stage),
+                    self.data_root,
+                    stage.folder,
+                )
+            except (OSError, RaitnerError):  # the benchmark cannot be read here
+                continue
+            if saved is None:
+                continue
+            golds, types, records = saved
+            _write_text_counts(stage, golds, types, score_benchmark(golds, types, records))
+            written += 1
+        return written
+
+
+def _write_text_counts(stage: Stage, golds: Any, types: Any, scores: Any) -> None:
+    from raitner.evaluate.runner import per_text_counts
+
+    counts = per_text_counts(scores, len(golds), len(types))
+    with atomic_write(stage.folder / TEXT_COUNTS_FILE) as handle:
+        json.dump({"texts": [ex.id for ex in golds], **counts}, handle, ensure_ascii=False)
+        handle.write("\n")
+
+
+def read_text_counts(folder: Path) -> dict[str, Any] | None:
+    """An evaluation's per-text counts (``texts``: ids; per metric one ``[tp, n_pred,
+    n_gold]`` row per text), or None when it has none."""
+    path = folder / TEXT_COUNTS_FILE
+    if not path.exists():
+        return None
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 class _Lazy:
@@ -581,12 +640,12 @@ def reproduce(
         runner.run()
     except BaseException:
         try:
-            _report(config, results_dir, plan, only, plots, write_results)
+            _report(config, results_dir, plan, only, plots, write_results, data_root)
             out(f"partial report written to {results_dir}")
         except Exception as error:  # the original error matters more
             out(f"(could not write the partial report: {error})")
         raise
-    results = _report(config, results_dir, plan, only, plots, write_results)
+    results = _report(config, results_dir, plan, only, plots, write_results, data_root)
     outcomes = list(runner.outcome.values())
     ran, elsewhere = outcomes.count("ran"), outcomes.count("elsewhere")
     out(
@@ -604,8 +663,9 @@ def reproduce(
     return results
 
 
-def _report(config, results_dir, plan, only, plots, write_results):
+def _report(config, results_dir, plan, only, plots, write_results, data_root):
     from raitner.reproduce.plan import make_plan
 
     full = make_plan(config, results_dir) if only else plan
+    Runner(full, data_root, show_progress=False).backfill_text_counts()
     return write_results(full, plots=plots)

@@ -13,9 +13,10 @@ import time
 from typing import Any
 
 from raitner.atomic import atomic_write
+from raitner.evaluate.significance import Interval, paired_bootstrap
 from raitner.reproduce.config import Study
 from raitner.reproduce.plan import Plan
-from raitner.reproduce.runner import format_seconds, read_marker
+from raitner.reproduce.runner import format_seconds, read_marker, read_text_counts
 from raitner.reproduce.verdicts import VERDICTS, judge, rule_text
 
 METRIC_LABELS = {"ra_it": "RA-IT F1", "uniner": "UniNER F1", "span": "span F1"}
@@ -100,6 +101,50 @@ def _arm_result(plan: Plan, study: Study, arm_name: str) -> dict[str, Any]:
     }
 
 
+def _text_counts(plan: Plan, study: Study, arm_name: str) -> dict[int, dict[str, Any]]:
+    """``{seed: {benchmark: {"texts": ids, "rows": [[tp, n_pred, n_gold], ...]}}}`` for the
+    seeds whose every evaluation has per-text counts of the study's metric."""
+    found: dict[int, dict[str, Any]] = {}
+    for seed in study.seeds:
+        run = plan.run_of(study.name, arm_name, seed)
+        if run is None:
+            continue
+        per_benchmark = {}
+        for benchmark, stage_id in run.evals.items():
+            data = read_text_counts(plan.stage(stage_id).folder)
+            if data is None or study.metric not in data:
+                break
+            per_benchmark[benchmark] = {"texts": data["texts"], "rows": data[study.metric]}
+        else:
+            found[seed] = per_benchmark
+    return found
+
+
+def _interval(
+    plan: Plan, study: Study, baseline: str, treatment: str, seeds: list[int]
+) -> Interval | None:
+    """The paired bootstrap interval of treatment − baseline over the test texts, or None
+    when a seed lacks per-text counts or the two arms were not asked the same texts."""
+    settings = plan.config.verdict
+    if not settings.resamples or not seeds:
+        return None
+    base, treat = _text_counts(plan, study, baseline), _text_counts(plan, study, treatment)
+    if any(seed not in base or seed not in treat for seed in seeds):
+        return None
+    for seed in seeds:
+        if base[seed].keys() != treat[seed].keys():
+            return None
+        for benchmark, counts in base[seed].items():
+            if counts["texts"] != treat[seed][benchmark]["texts"]:
+                return None
+    return paired_bootstrap(
+        {seed: {b: c["rows"] for b, c in base[seed].items()} for seed in seeds},
+        {seed: {b: c["rows"] for b, c in treat[seed].items()} for seed in seeds},
+        resamples=settings.resamples,
+        level=settings.confidence,
+    )
+
+
 def _budget(arms: dict[str, Any], baseline: str, treatment: str) -> dict[str, Any]:
     def values(name: str, key: str) -> list[Any]:
         return sorted(
@@ -128,7 +173,10 @@ def study_results(plan: Plan, study: Study) -> dict[str, Any]:
         def per_seed(arm: dict[str, Any]) -> dict[int, float]:
             return {int(s): e["avg"] for s, e in arm["seeds"].items() if e["avg"] is not None}
 
-        verdict = judge(comparison.expect, per_seed(base), per_seed(treat), config.verdict)
+        base_scores, treat_scores = per_seed(base), per_seed(treat)
+        seeds = sorted(set(base_scores) & set(treat_scores))
+        interval = _interval(plan, study, comparison.baseline, comparison.treatment, seeds)
+        verdict = judge(comparison.expect, base_scores, treat_scores, config.verdict, interval)
         paper = comparison.paper
         if paper is None and base["paper"] is not None and treat["paper"] is not None:
             paper = (base["paper"], treat["paper"])
@@ -230,6 +278,10 @@ def _escape(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
+def _interval_cell(interval: list[float] | None) -> str:
+    return "-" if interval is None else f"[{interval[0]:+.2f}, {interval[1]:+.2f}]"
+
+
 def study_markdown(result: dict[str, Any], rule: str, plot: str | None) -> str:
     evaluation = result["eval"]
     limit = "all" if evaluation["limit"] is None else evaluation["limit"]
@@ -279,8 +331,9 @@ def study_markdown(result: dict[str, Any], rule: str, plot: str | None) -> str:
             "",
             "## Comparisons",
             "",
-            "| Baseline → treatment | Paper expects | Δ ours | Noise | Δ paper | Verdict |",
-            "|---|---|---:|---:|---:|---|",
+            "| Baseline → treatment | Paper expects | Δ ours | Noise | Interval (texts) | Δ paper "
+            "| Verdict |",
+            "|---|---|---:|---:|---:|---:|---|",
         ]
         for comparison in result["comparisons"]:
             expect = "treatment higher" if comparison["expect"] == "higher" else "treatment lower"
@@ -303,6 +356,7 @@ def study_markdown(result: dict[str, Any], rule: str, plot: str | None) -> str:
                 expect,
                 _signed(comparison["delta"]),
                 _cell(comparison["noise"]),
+                _interval_cell(comparison["interval"]),
                 paper,
                 verdict,
             ]
