@@ -378,7 +378,13 @@ def _load_adapter_model(
 
     base, _ = load_causal_lm(base_model_of(config), device=device, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = PeftModel.from_pretrained(base, folder)
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated `is_gradient_checkpointing` alias while wrapping
+        # the model: a FutureWarning on every load that no raitner user can act on
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+        )
+        model = PeftModel.from_pretrained(base, folder)
     model.eval()
     return model, tokenizer
 
