@@ -231,6 +231,24 @@ def _build_parser() -> argparse.ArgumentParser:
     add_model_options(evaluate, compare=True)
     _add_data_root(evaluate)
 
+    compare = commands.add_parser(
+        "compare",
+        help="two raitner eval outputs: per-benchmark F1, the difference and its bootstrap "
+        "interval over the texts",
+    )
+    compare.add_argument("a", type=Path, help="output folder of the baseline's raitner eval")
+    compare.add_argument("b", type=Path, help="output folder of the other raitner eval")
+    compare.add_argument("--metric", choices=("uniner", "ra_it", "span"), default="uniner")
+    compare.add_argument(
+        "--decoding",
+        choices=("free", "constrained"),
+        default="free",
+        help="which decoding of an eval run with --constrained (default: free)",
+    )
+    compare.add_argument("--resamples", type=int, default=2000)
+    compare.add_argument("--confidence", type=float, default=0.95)
+    compare.add_argument("--json", type=Path, help="also write the comparison as JSON")
+
     from raitner.reproduce.cli import add_parser as add_reproduce
 
     add_reproduce(commands)
@@ -551,6 +569,26 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from raitner.atomic import atomic_write
+    from raitner.evaluate.compare import compare_evaluations, render_comparison
+
+    result = compare_evaluations(
+        args.a,
+        args.b,
+        metric=args.metric,
+        decoding=args.decoding,
+        resamples=args.resamples,
+        confidence=args.confidence,
+    )
+    print(render_comparison(result), end="")
+    if args.json is not None:
+        with atomic_write(args.json) as handle:
+            json.dump(result, handle, ensure_ascii=False, indent=2)
+            handle.write("\n")
+    return 0
+
+
 def _reproduce(args: argparse.Namespace) -> int:
     from raitner.reproduce.cli import run
 
@@ -569,6 +607,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("extract", None): _extract,
         ("predict", None): _predict,
         ("eval", None): _eval,
+        ("compare", None): _compare,
         ("reproduce", None): _reproduce,
     }
     handler = handlers[(args.command, getattr(args, "data_command", None))]

@@ -242,6 +242,8 @@ def per_text_counts(
 
 
 DECODINGS = {False: "free", True: "constrained"}
+#: per-text micro counts of every benchmark and metric, what ``raitner compare`` reads
+TEXT_COUNTS_FILE = "text_counts.json"
 _METRIC_ROWS = (("uniner", "UniNER F1"), ("ra_it", "RA-IT F1"), ("span", "span F1"))
 
 
@@ -306,9 +308,11 @@ def run_evaluation(
     runs = _decoding_runs(ner, settings)
     scores: dict[bool, dict[str, dict[str, NERResult]]] = {}
     unparseable: dict[str, dict[str, dict[str, int]]] = {}
+    text_counts: dict[str, dict[str, Any]] = {}
     for flag, model, run_settings in runs:
         scores[flag] = {}
         unparseable[DECODINGS[flag]] = {}
+        text_counts[DECODINGS[flag]] = {}
         for benchmark in run_settings.benchmarks:
             golds, types, records = predict_benchmark(
                 model,
@@ -323,6 +327,10 @@ def run_evaluation(
             result = score_benchmark(golds, types, records)
             scores[flag][benchmark] = result
             unparseable[DECODINGS[flag]][benchmark] = unparseable_counts(result, records)
+            text_counts[DECODINGS[flag]][benchmark] = {
+                "texts": [example.id for example in golds],
+                **per_text_counts(result, len(golds), len(types)),
+            }
     name = settings.model or "model"
     compared = len(runs) > 1
     rows = {}
@@ -340,5 +348,8 @@ def run_evaluation(
         f"{decoding[settings.constrained]})"
     )
     write_report(table, out_dir, stem="report", title=title)
+    with atomic_write(out_dir / TEXT_COUNTS_FILE) as handle:
+        json.dump({"model": name, "decodings": text_counts}, handle, ensure_ascii=False)
+        handle.write("\n")
     table["markdown"] = render_markdown(table, title=title)
     return table

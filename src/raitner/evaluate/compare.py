@@ -1,0 +1,148 @@
+"""``raitner compare A B``: is one evaluation better than another, beyond the choice of texts?
+
+Reads the per-text counts two ``raitner eval`` runs saved (``text_counts.json`` in each output
+folder), checks that both asked the same texts of the same benchmarks, and reports each
+benchmark's F1, the macro-average difference B − A and its paired bootstrap interval over the
+texts (:mod:`raitner.evaluate.significance`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from raitner.errors import RaitnerError
+from raitner.evaluate.metrics import Counts
+from raitner.evaluate.runner import TEXT_COUNTS_FILE
+from raitner.evaluate.significance import observed_delta, paired_bootstrap
+
+METRICS = ("uniner", "ra_it", "span")
+
+
+class CompareError(RaitnerError):
+    """Two evaluations that cannot be compared, or one that cannot be read."""
+
+
+def load_text_counts(folder: str | Path) -> dict[str, Any]:
+    """The per-text counts of a ``raitner eval`` output folder."""
+    path = Path(folder) / TEXT_COUNTS_FILE
+    if not path.is_file():
+        raise CompareError(
+            f"{path} not found: {folder} is not a raitner eval output folder, or it was "
+            "written before raitner kept per-text counts (run the same raitner eval again "
+            "with this -o: its saved predictions are reused, nothing is generated twice)"
+        )
+    try:
+        with path.open(encoding="utf-8") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as error:
+        raise CompareError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(data, dict) or not isinstance(data.get("decodings"), dict):
+        raise CompareError(f"{path}: expected an object with 'decodings'")
+    return data
+
+
+def _benchmarks(data: dict[str, Any], decoding: str, where: Path) -> dict[str, Any]:
+    decodings = data["decodings"]
+    if decoding not in decodings:
+        raise CompareError(
+            f"{where}: no {decoding} decoding; it has {', '.join(sorted(decodings))}"
+        )
+    return decodings[decoding]
+
+
+def _f1_points(rows: list[list[int]]) -> float:
+    total = Counts()
+    for tp, n_pred, n_gold in rows:
+        total += Counts(tp, n_pred, n_gold)
+    return 100 * total.f1
+
+
+def compare_evaluations(
+    folder_a: str | Path,
+    folder_b: str | Path,
+    *,
+    metric: str = "uniner",
+    decoding: str = "free",
+    resamples: int = 2000,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Per-benchmark F1 of A and B, the macro Δ = B − A and its bootstrap interval."""
+    if metric not in METRICS:
+        raise CompareError(f"unknown metric {metric!r}; metrics: {', '.join(METRICS)}")
+    folder_a, folder_b = Path(folder_a), Path(folder_b)
+    data_a, data_b = load_text_counts(folder_a), load_text_counts(folder_b)
+    bench_a = _benchmarks(data_a, decoding, folder_a)
+    bench_b = _benchmarks(data_b, decoding, folder_b)
+    if sorted(bench_a) != sorted(bench_b):
+        raise CompareError(
+            f"the two evaluations cover different benchmarks: {folder_a} has "
+            f"{', '.join(sorted(bench_a))}; {folder_b} has {', '.join(sorted(bench_b))}"
+        )
+    for name in bench_a:
+        if bench_a[name]["texts"] != bench_b[name]["texts"]:
+            raise CompareError(
+                f"{name}: the two evaluations asked different texts (evaluate both with the "
+                "same --split, --limit and --seed)"
+            )
+    rows_a = {1: {name: counts[metric] for name, counts in bench_a.items()}}
+    rows_b = {1: {name: counts[metric] for name, counts in bench_b.items()}}
+    interval = paired_bootstrap(rows_a, rows_b, resamples=resamples, level=confidence)
+    benchmarks = sorted(bench_a)
+    return {
+        "a": {"folder": str(folder_a), "model": data_a.get("model")},
+        "b": {"folder": str(folder_b), "model": data_b.get("model")},
+        "metric": metric,
+        "decoding": decoding,
+        "benchmarks": {
+            name: {
+                "texts": len(bench_a[name]["texts"]),
+                "a": _f1_points(rows_a[1][name]),
+                "b": _f1_points(rows_b[1][name]),
+            }
+            for name in benchmarks
+        },
+        "a_avg": sum(_f1_points(rows_a[1][n]) for n in benchmarks) / len(benchmarks),
+        "b_avg": sum(_f1_points(rows_b[1][n]) for n in benchmarks) / len(benchmarks),
+        "delta": observed_delta(rows_a, rows_b),
+        "interval": [interval.low, interval.high],
+        "confidence": confidence,
+        "resamples": resamples,
+        "significant": interval.excludes_zero(),
+    }
+
+
+def render_comparison(result: dict[str, Any]) -> str:
+    """The comparison as a markdown table and one sentence."""
+    labels = {"uniner": "UniNER F1", "ra_it": "RA-IT F1", "span": "span F1"}
+    lines = [
+        f"A: {result['a']['folder']} ({result['a']['model']})",
+        f"B: {result['b']['folder']} ({result['b']['model']})",
+        "",
+        f"| Benchmark | Texts | A {labels[result['metric']]} | B | B − A |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, row in result["benchmarks"].items():
+        lines.append(
+            f"| {name} | {row['texts']} | {row['a']:.2f} | {row['b']:.2f} | "
+            f"{row['b'] - row['a']:+.2f} |"
+        )
+    low, high = result["interval"]
+    lines.append(
+        f"| **average** | | {result['a_avg']:.2f} | {result['b_avg']:.2f} | "
+        f"**{result['delta']:+.2f}** |"
+    )
+    level = f"{100 * result['confidence']:g} %"
+    verdict = (
+        "excludes 0: the difference holds beyond the choice of texts"
+        if result["significant"]
+        else "holds 0: another draw of texts could reverse the difference"
+    )
+    lines += [
+        "",
+        f"{level} paired bootstrap interval of B − A over the texts ({result['resamples']} "
+        f"resamples): [{low:+.2f}, {high:+.2f}], which {verdict}. It does not measure "
+        "training noise (another seed).",
+    ]
+    return "\n".join(lines) + "\n"

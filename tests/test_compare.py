@@ -1,0 +1,99 @@
+"""`raitner compare`: two evaluations of the same texts, their difference and its interval."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from raitner.api import OpenNER
+from raitner.cli import main
+from raitner.evaluate.compare import CompareError, compare_evaluations
+from raitner.evaluate.runner import TEXT_COUNTS_FILE, EvalSettings, run_evaluation
+from raitner.io.registry import load_benchmark
+from raitner.prompts import get_template
+
+EN = get_template("ra-it-en-v1")
+
+
+class ScriptedBackend:
+    """Answers every question with the gold mentions of its text (``right``) or with ``[]``."""
+
+    def __init__(self, examples, right):
+        self.gold = {ex.text: ex for ex in examples}
+        self.right = right
+
+    def generate(self, conversations, max_new_tokens):
+        answers = []
+        for messages in conversations:
+            text = messages[-3]["content"][len("Text: ") :]
+            label = re.fullmatch(r"What describes (.*) in the text\?", messages[-1]["content"])[1]
+            example = self.gold[text]
+            mentions = example.mentions(label) if self.right(example) else []
+            answers.append(EN.render_answer(mentions))
+        return answers
+
+
+def _evaluate(tmp_path, data_root, name, right, benchmarks=("crossner_ai", "mit_movie"), seed=1):
+    """`run_evaluation` of a scripted model on 12 seeded test texts per benchmark."""
+    gold = [ex for b in benchmarks for ex in load_benchmark(b, "test", data_root)]
+    ner = OpenNER(ScriptedBackend(gold, right), EN, max_text_tokens=None)
+    ner.backend_name = "hf"
+    settings = EvalSettings(benchmarks=list(benchmarks), limit=12, seed=seed, model=name)
+    out = tmp_path / name
+    run_evaluation(ner, settings, out, data_root=data_root, show_progress=False)
+    return out
+
+
+def _every_third(example):
+    return int(example.id.rsplit(":", 1)[1]) % 3 == 0
+
+
+def test_a_right_model_beats_a_silent_one_beyond_the_choice_of_texts(tmp_path, data_root):
+    silent = _evaluate(tmp_path, data_root, "silent", lambda ex: False)
+    oracle = _evaluate(tmp_path, data_root, "oracle", lambda ex: True)
+    counts = json.loads((oracle / TEXT_COUNTS_FILE).read_text())
+    assert counts["model"] == "oracle"
+    assert len(counts["decodings"]["free"]["crossner_ai"]["texts"]) == 12
+    result = compare_evaluations(silent, oracle, resamples=500)
+    assert result["a_avg"] == 0.0 and result["b_avg"] == 100.0
+    assert result["delta"] == pytest.approx(100.0) and result["significant"]
+    assert result["benchmarks"]["mit_movie"] == {"texts": 12, "a": 0.0, "b": 100.0}
+    # the same system twice: no difference, an interval that holds 0
+    same = compare_evaluations(oracle, oracle, resamples=200)
+    assert same["delta"] == 0.0 and same["interval"] == [0.0, 0.0] and not same["significant"]
+
+
+def test_a_model_right_on_some_texts_gets_an_interval_around_its_difference(tmp_path, data_root):
+    silent = _evaluate(tmp_path, data_root, "silent", lambda ex: False)
+    partial = _evaluate(tmp_path, data_root, "partial", _every_third)
+    result = compare_evaluations(silent, partial, resamples=1000)
+    low, high = result["interval"]
+    assert low <= result["delta"] <= high and high > low
+    expected = sum(row["b"] - row["a"] for row in result["benchmarks"].values()) / 2
+    assert result["delta"] == pytest.approx(expected)
+
+
+def test_the_command_prints_the_table_and_refuses_what_cannot_be_compared(
+    tmp_path, data_root, capsys
+):
+    silent = _evaluate(tmp_path, data_root, "silent", lambda ex: False)
+    oracle = _evaluate(tmp_path, data_root, "oracle", lambda ex: True)
+    written = tmp_path / "comparison.json"
+    assert main(["compare", str(silent), str(oracle), "--json", str(written)]) == 0
+    out = capsys.readouterr().out
+    assert "| mit_movie | 12 | 0.00 | 100.00 | +100.00 |" in out
+    assert "excludes 0" in out
+    assert json.loads(written.read_text())["delta"] == pytest.approx(100.0)
+
+    other_texts = _evaluate(tmp_path / "x", data_root, "oracle", lambda ex: True, seed=2)
+    assert main(["compare", str(oracle), str(other_texts)]) == 2
+    assert "crossner_ai: the two evaluations asked different texts" in capsys.readouterr().err
+    one = _evaluate(tmp_path, data_root, "one", lambda ex: True, benchmarks=("crossner_ai",))
+    with pytest.raises(CompareError, match="different benchmarks"):
+        compare_evaluations(one, oracle)
+    assert main(["compare", str(oracle), str(tmp_path / "nowhere")]) == 2
+    assert "is not a raitner eval output folder" in capsys.readouterr().err
+    assert main(["compare", str(oracle), str(oracle), "--decoding", "constrained"]) == 2
+    assert "no constrained decoding; it has free" in capsys.readouterr().err
