@@ -89,22 +89,22 @@ def compare_evaluations(
     rows_a = {1: {name: counts[metric] for name, counts in bench_a.items()}}
     rows_b = {1: {name: counts[metric] for name, counts in bench_b.items()}}
     interval = paired_bootstrap(rows_a, rows_b, resamples=resamples, level=confidence)
-    benchmarks = sorted(bench_a)
+    per_benchmark = {
+        name: {
+            "texts": len(bench_a[name]["texts"]),
+            "a": _f1_points(rows_a[1][name]),
+            "b": _f1_points(rows_b[1][name]),
+        }
+        for name in sorted(bench_a)
+    }
     return {
         "a": {"folder": str(folder_a), "model": data_a.get("model")},
         "b": {"folder": str(folder_b), "model": data_b.get("model")},
         "metric": metric,
         "decoding": decoding,
-        "benchmarks": {
-            name: {
-                "texts": len(bench_a[name]["texts"]),
-                "a": _f1_points(rows_a[1][name]),
-                "b": _f1_points(rows_b[1][name]),
-            }
-            for name in benchmarks
-        },
-        "a_avg": sum(_f1_points(rows_a[1][n]) for n in benchmarks) / len(benchmarks),
-        "b_avg": sum(_f1_points(rows_b[1][n]) for n in benchmarks) / len(benchmarks),
+        "benchmarks": per_benchmark,
+        "a_avg": sum(row["a"] for row in per_benchmark.values()) / len(per_benchmark),
+        "b_avg": sum(row["b"] for row in per_benchmark.values()) / len(per_benchmark),
         "delta": observed_delta(rows_a, rows_b),
         "interval": [interval.low, interval.high],
         "confidence": confidence,

@@ -241,8 +241,17 @@ def per_text_counts(
     return out
 
 
+def text_counts_entry(
+    golds: Sequence[Example], types: Sequence[str], scores: dict[str, NERResult]
+) -> dict[str, Any]:
+    """One benchmark's entry of ``text_counts.json``: the text ids and, per metric, one
+    ``[tp, n_pred, n_gold]`` row per text."""
+    return {"texts": [ex.id for ex in golds], **per_text_counts(scores, len(golds), len(types))}
+
+
 DECODINGS = {False: "free", True: "constrained"}
-#: per-text micro counts of every benchmark and metric, what ``raitner compare`` reads
+#: per-text micro counts of every benchmark and metric (``raitner compare`` reads an eval
+#: folder's; ``raitner reproduce`` keeps one per evaluation stage, for its verdicts)
 TEXT_COUNTS_FILE = "text_counts.json"
 _METRIC_ROWS = (("uniner", "UniNER F1"), ("ra_it", "RA-IT F1"), ("span", "span F1"))
 
@@ -327,10 +336,7 @@ def run_evaluation(
             result = score_benchmark(golds, types, records)
             scores[flag][benchmark] = result
             unparseable[DECODINGS[flag]][benchmark] = unparseable_counts(result, records)
-            text_counts[DECODINGS[flag]][benchmark] = {
-                "texts": [example.id for example in golds],
-                **per_text_counts(result, len(golds), len(types)),
-            }
+            text_counts[DECODINGS[flag]][benchmark] = text_counts_entry(golds, types, result)
     name = settings.model or "model"
     compared = len(runs) > 1
     rows = {}

@@ -38,6 +38,7 @@ from typing import Any
 
 from raitner.atomic import atomic_write
 from raitner.errors import RaitnerError
+from raitner.evaluate.runner import TEXT_COUNTS_FILE
 from raitner.reproduce.plan import Plan, Stage
 
 MARKER = "DONE.json"
@@ -46,8 +47,6 @@ DATASET_FILE = "train.jsonl"
 EXAMPLES_FILE = "examples.jsonl"
 MODEL_FOLDER = "model"
 SCORES_FILE = "scores.json"
-#: per-text micro counts of every metric, for the paired bootstrap of the verdicts
-TEXT_COUNTS_FILE = "text_counts.json"
 
 
 class StageError(RaitnerError):
@@ -558,11 +557,10 @@ class Runner:
 
 
 def _write_text_counts(stage: Stage, golds: Any, types: Any, scores: Any) -> None:
-    from raitner.evaluate.runner import per_text_counts
+    from raitner.evaluate.runner import text_counts_entry
 
-    counts = per_text_counts(scores, len(golds), len(types))
     with atomic_write(stage.folder / TEXT_COUNTS_FILE) as handle:
-        json.dump({"texts": [ex.id for ex in golds], **counts}, handle, ensure_ascii=False)
+        json.dump(text_counts_entry(golds, types, scores), handle, ensure_ascii=False)
         handle.write("\n")
 
 

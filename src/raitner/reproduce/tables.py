@@ -121,14 +121,14 @@ def _text_counts(plan: Plan, study: Study, arm_name: str) -> dict[int, dict[str,
 
 
 def _interval(
-    plan: Plan, study: Study, baseline: str, treatment: str, seeds: list[int]
+    plan: Plan, base: dict[int, dict[str, Any]], treat: dict[int, dict[str, Any]], seeds: list[int]
 ) -> Interval | None:
-    """The paired bootstrap interval of treatment − baseline over the test texts, or None
-    when a seed lacks per-text counts or the two arms were not asked the same texts."""
+    """The paired bootstrap interval of treatment − baseline over the test texts (from the
+    arms' :func:`_text_counts`), or None when a seed lacks per-text counts or the two arms
+    were not asked the same texts."""
     settings = plan.config.verdict
     if not settings.resamples or not seeds:
         return None
-    base, treat = _text_counts(plan, study, baseline), _text_counts(plan, study, treatment)
     if any(seed not in base or seed not in treat for seed in seeds):
         return None
     for seed in seeds:
@@ -165,6 +165,13 @@ def _budget(arms: dict[str, Any], baseline: str, treatment: str) -> dict[str, An
 def study_results(plan: Plan, study: Study) -> dict[str, Any]:
     config = plan.config
     arms = {arm.name: _arm_result(plan, study, arm.name) for arm in study.arms}
+    text_counts: dict[str, dict[int, dict[str, Any]]] = {}  # read once per arm
+
+    def counts_of(name: str) -> dict[int, dict[str, Any]]:
+        if name not in text_counts:
+            text_counts[name] = _text_counts(plan, study, name)
+        return text_counts[name]
+
     comparisons = []
     for comparison in study.comparisons:
         base = arms[comparison.baseline]
@@ -175,7 +182,9 @@ def study_results(plan: Plan, study: Study) -> dict[str, Any]:
 
         base_scores, treat_scores = per_seed(base), per_seed(treat)
         seeds = sorted(set(base_scores) & set(treat_scores))
-        interval = _interval(plan, study, comparison.baseline, comparison.treatment, seeds)
+        interval = _interval(
+            plan, counts_of(comparison.baseline), counts_of(comparison.treatment), seeds
+        )
         verdict = judge(comparison.expect, base_scores, treat_scores, config.verdict, interval)
         paper = comparison.paper
         if paper is None and base["paper"] is not None and treat["paper"] is not None:
