@@ -60,6 +60,19 @@ def _unlabelled(path: str | Path, line: int, key: str, allow: bool) -> None:
         )
 
 
+def _check_inclusive_span(
+    path: str | Path, line: int, text: str, start: int, end: int, mention: str
+) -> None:
+    """``end`` is already exclusive; the message shows the file's inclusive ``end - 1``."""
+    if text[start:end] != mention:
+        raise DataFormatError(
+            path,
+            line,
+            f"expected inclusive span [{start}, {end - 1}] to spell {mention!r}, "
+            f"text there is {text[start:end]!r}",
+        )
+
+
 def read_cluener(
     path: str | Path,
     *,
@@ -98,13 +111,7 @@ def read_cluener(
                     for start, end in positions:
                         start = _int(path, line, start, "start")
                         end = _int(path, line, end, "end (inclusive)") + 1
-                        if text[start:end] != mention:
-                            raise DataFormatError(
-                                path,
-                                line,
-                                f"expected inclusive span [{start}, {end - 1}] to spell "
-                                f"{mention!r}, text there is {text[start:end]!r}",
-                            )
+                        _check_inclusive_span(path, line, text, start, end, mention)
                         spans.append((start, end, entity_type))
         yield build_example(
             path,
@@ -142,13 +149,8 @@ def read_cmeee(
                 end = require(path, line, item, "end_idx", int, entity_what) + 1
                 label = require(path, line, item, "type", str, entity_what)
                 mention = item.get("entity")
-                if mention is not None and text[start:end] != mention:
-                    raise DataFormatError(
-                        path,
-                        line,
-                        f"expected inclusive span [{start}, {end - 1}] to spell {mention!r}, "
-                        f"text there is {text[start:end]!r}",
-                    )
+                if mention is not None:
+                    _check_inclusive_span(path, line, text, start, end, mention)
                 spans.append((start, end, label))
         yield build_example(
             path,
