@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+import warnings
 from dataclasses import fields
 from pathlib import Path
 
@@ -379,6 +380,16 @@ def test_labels_are_exactly_the_assistant_turns(tiny_model_dir, data_dir, tmp_pa
         assert _trained_spans(tokenizer, input_ids, labels) == expected
     # The RA-IT samples start with the examples turn, whose acknowledgement is trained too.
     assert conversations[0][1]["content"].startswith("Here are some examples")
+
+
+@needs_training_stack
+def test_starting_a_run_raises_no_deprecation_noise_from_peft(tiny_model_dir, data_dir, tmp_path):
+    # peft reads transformers' deprecated `is_gradient_checkpointing` while wrapping the model;
+    # a user cannot act on that warning, so it is not shown on every training start.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prepare(_config(tiny_model_dir, [data_dir / "vanilla.jsonl"], tmp_path / "out"))
+    assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)]
 
 
 # ------------------------------------------------------------------------- training

@@ -374,16 +374,11 @@ def _load_adapter_model(
     from peft import PeftModel
     from transformers import AutoTokenizer
 
-    from raitner.models import load_causal_lm
+    from raitner.models import load_causal_lm, quiet_peft_wrapping
 
     base, _ = load_causal_lm(base_model_of(config), device=device, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    with warnings.catch_warnings():
-        # peft reads transformers' deprecated `is_gradient_checkpointing` alias while wrapping
-        # the model: a FutureWarning on every load that no raitner user can act on
-        warnings.filterwarnings(
-            "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
-        )
+    with quiet_peft_wrapping():
         model = PeftModel.from_pretrained(base, folder)
     model.eval()
     return model, tokenizer

@@ -490,6 +490,22 @@ def load_causal_lm(
     return model, tokenizer
 
 
+@contextlib.contextmanager
+def quiet_peft_wrapping() -> Iterator[None]:
+    """Silence the FutureWarning peft raises while wrapping a model with LoRA.
+
+    peft reads transformers' deprecated ``is_gradient_checkpointing`` alias, which warns on
+    every adapter load and every training start; no raitner user can act on it.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+        )
+        yield
+
+
 def ensure_pad_token(tokenizer: Any, model: Any = None) -> None:
     """Give ``tokenizer`` a pad token (and the model configs the same id) if it has none.
 

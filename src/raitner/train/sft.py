@@ -44,6 +44,7 @@ from raitner.models import (
     MODEL_CONFIG_FILE,
     MODEL_FORMAT,
     embedded_llm,
+    quiet_peft_wrapping,
     resolve_model,
 )
 from raitner.train.chat_template import (
@@ -632,14 +633,15 @@ def prepare(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainingRu
     )
     # The LoRA matrices are initialised inside SFTTrainer, before Trainer seeds anything.
     set_seed(config.seed)
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=list(callbacks),
-    )
+    with quiet_peft_wrapping():
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=list(callbacks),
+        )
     left_out = len(keep) - len(trainer.train_dataset)
     if left_out and _is_main_process():
         logger.warning(
