@@ -396,6 +396,55 @@ def test_starting_a_run_raises_no_deprecation_noise_from_peft(tiny_model_dir, da
 
 
 @needs_training_stack
+def test_the_lm_head_scores_only_trained_positions_with_the_same_loss_and_gradients(
+    tiny_model_dir, data_dir, tmp_path, monkeypatch
+):
+    import torch
+    from trl.trainer import utils as trl_utils
+
+    from raitner.train.lm_head import score_every_position, score_trained_positions_only
+
+    run = prepare(_config(tiny_model_dir, [data_dir / "ra_it.jsonl"], tmp_path / "out"))
+    trainer, model = run.trainer, run.trainer.model
+    dataset = trainer.train_dataset
+    inputs = trainer.data_collator([dataset[i] for i in range(len(dataset))])
+    trained = int((inputs["labels"][:, 1:] != -100).sum())
+    every = inputs["labels"][:, 1:].numel()
+    assert 0 < trained < every  # prompts and padding are not trained
+
+    scored_rows = []
+    apply = trl_utils._ChunkedLogProbFunction.apply
+
+    def counting_apply(hidden, *args):
+        scored_rows.append(hidden.shape[0])
+        return apply(hidden, *args)
+
+    monkeypatch.setattr(trl_utils._ChunkedLogProbFunction, "apply", counting_apply)
+
+    def loss_and_gradients():
+        model.zero_grad()
+        loss = trainer.compute_loss(model, dict(inputs))
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        return loss.detach(), grads
+
+    try:
+        score_every_position()
+        full_loss, full_grads = loss_and_gradients()
+        assert scored_rows[-1] == every
+        assert score_trained_positions_only()
+        assert score_trained_positions_only()  # a second call changes nothing
+        compact_loss, compact_grads = loss_and_gradients()
+        assert scored_rows[-1] == trained
+    finally:
+        score_trained_positions_only()  # what prepare() leaves in effect
+    assert torch.allclose(full_loss, compact_loss, rtol=1e-5, atol=1e-6)
+    assert full_grads.keys() == compact_grads.keys() and full_grads
+    for name, grad in full_grads.items():
+        assert torch.allclose(grad, compact_grads[name], rtol=1e-4, atol=1e-6), name
+
+
+@needs_training_stack
 def test_every_lora_tensor_changes(tiny_model_dir, data_dir, tmp_path):
     import torch
 

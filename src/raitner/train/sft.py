@@ -55,6 +55,7 @@ from raitner.train.chat_template import (
     training_chat_template,
 )
 from raitner.train.config import PAPER_BATCH_SIZE, TrainConfig, TrainConfigError
+from raitner.train.lm_head import score_trained_positions_only
 
 logger = logging.getLogger(__name__)
 
@@ -631,6 +632,8 @@ def prepare(config: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainingRu
         bias="none",
         task_type="CAUSAL_LM",
     )
+    # Off CUDA, TRL would push every position (prompt, examples, padding) through the LM head.
+    score_trained_positions_only()
     # The LoRA matrices are initialised inside SFTTrainer, before Trainer seeds anything.
     set_seed(config.seed)
     with quiet_peft_wrapping():
