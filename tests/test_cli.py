@@ -244,3 +244,22 @@ def test_extract_prints_entities_as_json_lines(tiny_model_dir, capsys):
 def test_eval_rejects_unknown_benchmark_before_loading_a_model(capsys):
     assert main(["eval", "--benchmarks", "crossner_ai,nope", "--model", "/nonexistent"]) == 2
     assert "unknown benchmark 'nope'" in capsys.readouterr().err
+
+
+def test_sigterm_stops_a_command_like_ctrl_c(capsys, monkeypatch):
+    import os
+    import signal
+    import time
+
+    def killed_while_running(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # the handler interrupts this
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr("raitner.cli._data_list", killed_while_running)
+    before = signal.getsignal(signal.SIGTERM)
+    started = time.perf_counter()
+    assert main(["data", "list"]) == 143
+    assert time.perf_counter() - started < 5
+    assert "terminated (SIGTERM)" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before

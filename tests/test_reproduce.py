@@ -250,6 +250,9 @@ def test_the_command_reports_config_errors(tmp_path, capsys):
     assert "bad.yaml: mixes.open" in error and "zero-shot protocol" in error
     assert main(["reproduce", str(CONFIGS / "smoke.yaml"), "--dry-run", "--only", "nope"]) == 2
     assert "no study 'nope' in smoke; studies: main, inference" in capsys.readouterr().err
+    smoke = str(CONFIGS / "smoke.yaml")
+    assert main(["reproduce", smoke, "--dry-run", "--report-only"]) == 2
+    assert "pick one" in capsys.readouterr().err
 
 
 def test_importing_the_command_loads_no_heavy_library():
@@ -529,6 +532,42 @@ def test_the_report_backfills_per_text_counts_from_saved_predictions(smoke, data
     assert {path: path.read_text() for path in files} == saved
     report = json.loads((results / "results.json").read_text())
     assert report["studies"][0]["comparisons"][0]["interval"] is not None
+
+
+@needs_training_stack
+def test_report_only_runs_nothing_and_reports_what_finished(
+    smoke, data_root, tmp_path, monkeypatch
+):
+    config, results, _ = smoke
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("--report-only trains and loads nothing")
+
+    monkeypatch.setattr("raitner.train.train", refuse)
+    monkeypatch.setattr("raitner.api.OpenNER.from_pretrained", refuse)
+    saved = json.loads((results / "results.json").read_text())
+    (results / "results.json").unlink()
+    (results / "main.md").unlink()
+    before = _stage_files(results)
+    lines: list[str] = []
+    report = reproduce(
+        config,
+        results,
+        data_root=data_root,
+        out=lines.append,
+        show_progress=False,
+        report_only=True,
+    )
+    assert "(nothing run)" in lines[-1] and _stage_files(results) == before
+    assert json.loads((results / "results.json").read_text())["studies"] == saved["studies"]
+    assert report["studies"] == saved["studies"] and (results / "main.md").is_file()
+    # an untouched results folder: every arm not run, no stage folder made
+    fresh = tmp_path / "fresh"
+    report = reproduce(
+        config, fresh, data_root=data_root, out=lines.append, show_progress=False, report_only=True
+    )
+    assert {c["verdict"] for s in report["studies"] for c in s["comparisons"]} == {NOT_RUN}
+    assert not (fresh / "work").exists() and (fresh / "README.md").is_file()
 
 
 @needs_training_stack

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -595,6 +596,16 @@ def _reproduce(args: argparse.Namespace) -> int:
     return run(args)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill PID``), raised in the main thread so a long command stops the way
+    Ctrl-C stops it: atomic writes roll back, a training keeps its last checkpoint and
+    ``raitner reproduce`` writes the report of what finished."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -612,6 +623,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     handler = handlers[(args.command, getattr(args, "data_command", None))]
     try:
+        previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        previous_sigterm = None
+    try:
         return handler(args)
     except RaitnerError as err:
         print(f"raitner: error: {err}", file=sys.stderr)
@@ -619,9 +634,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"raitner: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("raitner: interrupted; nothing partial was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, Terminated)
+        how = "terminated (SIGTERM)" if terminated else "interrupted"
+        print(f"raitner: {how}; nothing partial was written", file=sys.stderr)
+        return 143 if terminated else 130
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 if __name__ == "__main__":

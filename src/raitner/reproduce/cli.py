@@ -45,6 +45,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="override a config value (dotted path, YAML value), e.g. base_model=/path/model, "
         "sizes.main=200, train.max_steps=2, eval.limit=20, studies.0.seeds=[1]; repeatable",
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run no stage; write the report (tables, verdicts, plots) from the stages "
+        "finished so far, e.g. while another process is still running the plan",
+    )
     parser.add_argument("--no-plots", action="store_true", help="write tables only, no PNGs")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
@@ -63,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = read_config(args.config, args.overrides)
     results = args.results or DEFAULT_RESULTS / config.name
+    if args.dry_run and args.report_only:
+        raise ValueError("--dry-run writes nothing and --report-only writes the report: pick one")
     if not args.dry_run:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
         logging.getLogger("raitner").setLevel(logging.INFO)
@@ -71,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         results,
         only=args.only,
         dry_run=args.dry_run,
+        report_only=args.report_only,
         data_root=args.data_root,
         out=lambda line: print(line, flush=True),
         show_progress=not args.quiet,

@@ -609,13 +609,16 @@ def reproduce(
     *,
     only: list[str] | None = None,
     dry_run: bool = False,
+    report_only: bool = False,
     data_root: str | Path | None = None,
     out: Callable[[str], None] = print,
     show_progress: bool = True,
     plots: bool = True,
 ) -> dict[str, Any] | None:
     """Plan, print the plan, run what is not done, write the report; return the results
-    mapping (None for a dry run, which runs and writes nothing)."""
+    mapping (None for a dry run, which runs and writes nothing). ``report_only`` runs no
+    stage and writes the report from the stages finished so far (for a look at a run that
+    another process, or a later session, is still working on)."""
     from raitner.reproduce.plan import make_plan
     from raitner.reproduce.tables import write_results
 
@@ -633,6 +636,10 @@ def reproduce(
     from raitner.io.registry import resolve_data_root
 
     resolve_data_root(data_root)  # a missing data root fails before any training
+    if report_only:
+        results = _report(config, results_dir, plan, only, plots, write_results, data_root)
+        out(f"report of the finished stages written: {results_dir / 'README.md'} (nothing run)")
+        return results
     started = time.perf_counter()
     try:
         runner.run()
