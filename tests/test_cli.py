@@ -263,3 +263,27 @@ def test_sigterm_stops_a_command_like_ctrl_c(capsys, monkeypatch):
     assert time.perf_counter() - started < 5
     assert "terminated (SIGTERM)" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`raitner … | head`: the pipe closes while the command still prints."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, raitner.cli as cli\n"
+        "def chatty(args):\n"
+        "    for _ in range(100000):\n"
+        "        print('x' * 100, flush=True)\n"
+        "    return 0\n"
+        "cli._data_list = chatty\n"
+        "sys.exit(cli.main(['data', 'list']))\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert child.stdout.read(100) == b"x" * 100
+    child.stdout.close()  # the reader goes away, as `head` does
+    stderr = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr

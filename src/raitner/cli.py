@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -606,6 +607,14 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -639,6 +648,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         how = "terminated (SIGTERM)" if terminated else "interrupted"
         print(f"raitner: {how}; nothing partial was written", file=sys.stderr)
         return 143 if terminated else 130
+    except BrokenPipeError:
+        # The reader of our output went away (`raitner … | head`): stop quietly, as a shell
+        # tool does, and keep Python from failing again when it flushes stdout at exit.
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE
     finally:
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
