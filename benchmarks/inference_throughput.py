@@ -5,7 +5,9 @@ test sentences (the same number from each of the 5 domains: ai, literature, musi
 science), each asked one question per entity type of its domain (``misc`` excluded, as
 UniversalNER and ``raitner eval`` do), vanilla prompts (no in-context examples), built by the
 real ``Predictor`` / ``ra-it-en-v1`` template code and answered greedily by the embedded default
-model (SmolLM2-135M-Instruct, untuned) unless ``--model`` names another.
+model (SmolLM2-135M-Instruct, untuned) unless ``--model`` names another. ``--benchmarks`` takes
+other test sets instead (Chinese ones are asked with ``ra-it-zh-v1``), e.g. Boson and Weibo
+with ``--model gemma3-270m``, whose sliding-window layers the prefix path packs batches for.
 
 Two paths answer the same questions in one run:
 
@@ -160,21 +162,28 @@ def default_data_root() -> str:
     return str(Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
-def load_sentences(data_root: str, limit: int, seed: int):
-    """``(texts, types per text)``: ``limit`` test sentences, as evenly as possible per domain."""
+def load_sentences(data_root: str, limit: int, seed: int, benchmarks: list[str]):
+    """``(texts, types per text, language)``: ``limit`` test texts, as evenly as possible per
+    benchmark (``name`` or ``name:split``, test by default), each with all the benchmark's
+    types but ``misc``."""
     from raitner.evaluate.runner import seeded_subset
     from raitner.io.registry import get_benchmark
 
     texts: list[str] = []
     types: list[list[str]] = []
-    for k, domain in enumerate(DOMAINS):
-        count = limit // len(DOMAINS) + (1 if k < limit % len(DOMAINS) else 0)
-        spec = get_benchmark(f"crossner_{domain}")
-        domain_types = [t for t in spec.types if t != "misc"]
-        for example in seeded_subset(spec.load("test", data_root), count, seed):
+    languages = set()
+    for k, name in enumerate(benchmarks):
+        count = limit // len(benchmarks) + (1 if k < limit % len(benchmarks) else 0)
+        benchmark, _, split = name.partition(":")
+        spec = get_benchmark(benchmark)
+        languages.add(spec.lang)
+        benchmark_types = [t for t in spec.types if t != "misc"]
+        for example in seeded_subset(spec.load(split or "test", data_root), count, seed):
             texts.append(example.text)
-            types.append(list(domain_types))
-    return texts, types
+            types.append(list(benchmark_types))
+    if len(languages) != 1:
+        raise SystemExit(f"--benchmarks mixes languages {sorted(languages)}: give one language")
+    return texts, types, languages.pop()
 
 
 def peak_flops(torch, device, dtype, size: int, repeats: int = 5) -> float:
@@ -199,7 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data-root", default=None, help="default: $RAITNER_DATA or ../shared/data"
     )
-    parser.add_argument("--limit", type=int, default=200, help="sentences (split over 5 domains)")
+    parser.add_argument(
+        "--benchmarks",
+        default=",".join(f"crossner_{domain}" for domain in DOMAINS),
+        help="comma-separated benchmarks of one language, name or name:split (default: the 5 "
+        "CrossNER domains)",
+    )
+    parser.add_argument("--limit", type=int, default=200, help="texts (split over benchmarks)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument(
@@ -237,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     data_root = args.data_root or default_data_root()
-    texts, types = load_sentences(data_root, args.limit, args.seed)
+    benchmarks = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
+    texts, types, language = load_sentences(data_root, args.limit, args.seed, benchmarks)
 
     started = time.perf_counter()
     model, tokenizer = load_causal_lm(args.model, device=args.device, dtype=args.dtype)
@@ -264,13 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     peak = peak_flops(torch, device, dtype, args.peak_size)
     print(f"peak: {peak / 1e9:.1f} GFLOP/s (best {args.peak_size}^2 {dtype} matmul)")
 
-    template = get_template("ra-it-en-v1")
+    template = get_template("ra-it-zh-v1" if language == "zh" else "ra-it-en-v1")
     probe = Predictor(HFBackend(model, tokenizer), template, show_progress=False)
     conversations = probe.conversations(texts, types)
     n_queries = len(conversations)
     print(
-        f"workload: {len(texts)} CrossNER test sentences ({', '.join(DOMAINS)}; seed "
-        f"{args.seed}), {n_queries} questions (all types of the domain but misc), vanilla "
+        f"workload: {len(texts)} test texts ({', '.join(benchmarks)}; seed "
+        f"{args.seed}), {n_queries} questions (all types of the benchmark but misc), vanilla "
         f"prompts, greedy, max_new_tokens {args.max_new_tokens}; paths take turns on blocks of "
         f"{args.block} texts; questions per backend call: "
         f"{args.questions_per_call or 'all of a block'}"
@@ -333,6 +349,21 @@ def main(argv: list[str] | None = None) -> int:
         path.report(len(texts), n_queries, prompt_tokens, non_embedding, vocab * hidden, peak)
 
     print()
+    reuse = paths[0 if args.skip_naive else 1].backend
+    window = reuse.attention_window()
+    if window is not None:
+        print(
+            f"sliding window {window} tokens: {reuse.stats.plain_prompts} of "
+            f"{reuse.stats.unique_prompts} distinct prompts did not fit it with max_new_tokens "
+            "and went the plain path"
+        )
+    if args.skip_naive and args.also_batched:
+        fast, batched = paths
+        differing = sum(x != y for x, y in zip(fast.answers, batched.answers, strict=True))
+        print(
+            f"(b)/(c) speed-up: {batched.seconds / fast.seconds:.2f}x queries/s; answers "
+            f"differing from (c): {differing} of {n_queries}"
+        )
     if not args.skip_naive:
         naive = paths[0]
         for path in paths[1:]:

@@ -363,27 +363,116 @@ def test_edges_and_limits(lively, tiny_model_dir: Path) -> None:
     ).token_spans(text)
 
 
-def test_sliding_window_models_are_refused(tiny_model_dir: Path) -> None:
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+class CacheWidths:
+    """Records the cache positions every forward attends over (the attention mask's width)."""
+
+    def __init__(self, model) -> None:
+        self.widths: list[int] = []
+        self.handle = model.register_forward_pre_hook(self.hook, with_kwargs=True)
+
+    def hook(self, module, args, kwargs):
+        mask = kwargs.get("attention_mask")  # model.generate (the plain path) may pass none
+        self.widths.append(None if mask is None else mask.shape[1])
+
+    def close(self) -> None:
+        self.handle.remove()
+
+
+# With two long questions about a short text, the prompts are 48-134 tokens long, the
+# longest prefix 115 tokens, the longest suffix 52: a window of 4096 holds every batch, 150
+# every prompt but not a batch of all of them, 60 only some prompts.
+LONG_QUESTIONS = [
+    EN.query_messages("Rome .", label)
+    for label in (
+        "government agency or ministry of a country in the European Union",
+        "sports team or club of a city that plays in a national league",
+    )
+]
+
+
+@pytest.mark.parametrize("window", [4096, 150, 60])
+@pytest.mark.parametrize("batch_size", [1, 64])
+def test_sliding_window_model_same_answers(window: int, batch_size: int) -> None:
+    from tiny_models import build_tiny_gemma3
 
     from raitner.infer.prefix_backend import PrefixReuseHFBackend
 
-    config = AutoConfig.from_pretrained(tiny_model_dir)
-    config.use_sliding_window, config.sliding_window = True, 8
-    config.layer_types = ["sliding_attention", "full_attention"]
-    model = AutoModelForCausalLM.from_config(config)
-    backend = PrefixReuseHFBackend(model, AutoTokenizer.from_pretrained(tiny_model_dir))
-    with pytest.raises(NotImplementedError, match="HFBackend"):
-        backend.generate(mixed_conversations()[:2], 3)
-    assert not PrefixReuseHFBackend.supports(model)
-    assert PrefixReuseHFBackend.supports(AutoModelForCausalLM.from_pretrained(tiny_model_dir))
-    # the default backend falls back to the plain one for such models
+    model, tokenizer = build_tiny_gemma3(window)
+    conversations = mixed_conversations() + LONG_QUESTIONS
+    expected = reference(model, tokenizer, conversations, 10)
+    assert len(set(expected)) > 4  # the answers really depend on the prompt
+    backend = PrefixReuseHFBackend(model, tokenizer, batch_size=batch_size)
+    assert PrefixReuseHFBackend.supports(model) and backend.attention_window() == window
+    widths = CacheWidths(model)
+    try:
+        assert backend.generate(conversations, 10) == expected
+    finally:
+        widths.close()
+    prompts, _, groups = backend.plan(conversations)
+    too_long = sum(len(p) + 10 > window for p in prompts)
+    stats = backend.stats
+    assert stats.plain_prompts == too_long
+    if window == 60:
+        assert 0 < too_long < len(prompts)  # both paths ran
+    else:
+        assert too_long == 0
+    if too_long == 0:  # only the prefix path ran: no forward attended beyond the window
+        assert widths.widths and None not in widths.widths
+        assert max(widths.widths) <= window
+    if window == 150 and batch_size == 64:
+        # every prompt fits, but all of them in one batch of 64 would not: split by the window
+        longest_prefix = max(len(g.prefix) for g in groups)
+        longest_suffix = max(len(prompts[r]) - len(g.prefix) for g in groups for r in g.rows)
+        assert longest_prefix + longest_suffix + 10 > window
+        assert stats.suffix_forwards > 1
+
+
+def test_the_tiny_sliding_window_model_needs_its_window() -> None:
+    """Without packing within the window the answers would differ: the same weights with full
+    attention everywhere answer otherwise (so the test above can fail)."""
+    from tiny_models import build_tiny_gemma3
+
+    conversations = mixed_conversations()
+    sliding, tokenizer = build_tiny_gemma3(60)
+    full, _ = build_tiny_gemma3(60, full_attention_only=True)
+    assert reference(sliding, tokenizer, conversations, 10) != reference(
+        full, tokenizer, conversations, 10
+    )
+
+
+def test_other_layer_kinds_are_refused(tiny_model_dir: Path) -> None:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Lfm2Config
+
     from raitner.infer.backends import HFBackend
+    from raitner.infer.prefix_backend import PrefixReuseHFBackend
     from raitner.infer.select import make_backend
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    config = Lfm2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        layer_types=["conv", "full_attention"],  # a recurrent (convolution) layer
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = AutoModelForCausalLM.from_config(config)
+    assert not PrefixReuseHFBackend.supports(model)
+    with pytest.raises(NotImplementedError, match="HFBackend"):
+        PrefixReuseHFBackend(model, tokenizer).generate(mixed_conversations()[:2], 3)
+    # the default backend falls back to the plain one for such models, and keeps the prefix
+    # backend for sliding-window ones
     assert type(make_backend("hf-prefix", model, tokenizer)) is HFBackend
     assert make_backend(None, model, tokenizer).generate(mixed_conversations()[:2], 3)
+    sliding = AutoConfig.from_pretrained(tiny_model_dir)
+    sliding.use_sliding_window, sliding.sliding_window = True, 8
+    sliding.layer_types = ["sliding_attention", "full_attention"]
+    sliding_model = AutoModelForCausalLM.from_config(sliding)
+    assert type(make_backend("hf-prefix", sliding_model, tokenizer)) is PrefixReuseHFBackend
+    assert PrefixReuseHFBackend.supports(AutoModelForCausalLM.from_pretrained(tiny_model_dir))
 
 
 def test_module_imports_without_torch() -> None:

@@ -89,3 +89,42 @@ def build_tiny_model(output_dir: str | Path, architecture: str = "qwen2", seed: 
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     return output_dir
+
+
+def build_tiny_gemma3(sliding_window: int, *, full_attention_only: bool = False, seed: int = 0):
+    """A random 3-layer Gemma 3 text model in memory (sliding, full, sliding attention) on the
+    tiny tokenizer; ``full_attention_only`` makes every layer full attention with the same
+    weights. Weights are drawn a little wider than Gemma's initialiser so that greedy answers
+    vary by prompt."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    tokenizer = build_tokenizer()
+    layer_types = ["sliding_attention", "full_attention", "sliding_attention"]
+    if full_attention_only:
+        layer_types = ["full_attention"] * 3
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=2048,
+        sliding_window=sliding_window,
+        layer_types=layer_types,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(seed)
+    model = Gemma3ForCausalLM(config)
+    generator = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() > 1:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.05)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model.eval(), tokenizer
