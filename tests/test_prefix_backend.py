@@ -427,6 +427,28 @@ def test_sliding_window_model_same_answers(window: int, batch_size: int) -> None
         assert stats.suffix_forwards > 1
 
 
+def test_plain_path_shows_logits_processors_one_row() -> None:
+    """Prompts too long for the window go the plain path; their processors still see one row."""
+    from tiny_models import build_tiny_gemma3
+
+    from raitner.infer.prefix_backend import PrefixReuseHFBackend
+
+    model, tokenizer = build_tiny_gemma3(60)
+    conversations = mixed_conversations()[:12]
+    unconstrained = reference(model, tokenizer, conversations, 8)
+    runs = free_runs(model, tokenizer, conversations, 8)
+    banned = Counter(token for run in runs for token in run).most_common(1)[0][0]
+
+    def factory():
+        return [BanToken(banned, [])]  # BanToken asserts one row
+
+    expected = reference(model, tokenizer, conversations, 8, logits_processor_factory=factory)
+    assert expected != unconstrained
+    backend = PrefixReuseHFBackend(model, tokenizer, batch_size=8, logits_processor_factory=factory)
+    assert backend.generate(conversations, 8) == expected
+    assert 0 < backend.stats.plain_prompts < backend.stats.unique_prompts
+
+
 def test_the_tiny_sliding_window_model_needs_its_window() -> None:
     """Without packing within the window the answers would differ: the same weights with full
     attention everywhere answer otherwise (so the test above can fail)."""

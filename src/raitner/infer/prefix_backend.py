@@ -123,7 +123,9 @@ class PrefixReuseHFBackend(HFBackend):
             ``(1, n)`` holding the prompt's own tokens followed by the tokens generated for it
             so far (no padding, no other row), and ``scores`` the float32 next-token logits of
             shape ``(1, vocab)``; the processor returns the scores to use. This is what the
-            processors would see in ``model.generate`` with one prompt per call.
+            processors would see in ``model.generate`` with one prompt per call, and what
+            they do see there for prompts too long for a sliding window (the plain path then
+            generates one prompt per call).
     """
 
     def __init__(
@@ -203,9 +205,16 @@ class PrefixReuseHFBackend(HFBackend):
             first_asked: dict[int, int] = {}
             for position, row in enumerate(which):
                 first_asked.setdefault(row, position)
-            plain = HFBackend.generate(
-                self, [conversations[first_asked[row]] for row in too_long], max_new_tokens
-            )
+            # one prompt per generate when there are logits processors: they see one row, as
+            # on the prefix path (see the class notes)
+            factory = self.logits_processor_factory
+            plain = HFBackend(
+                self.model,
+                self.tokenizer,
+                batch_size=1 if factory is not None else self.batch_size,
+                stop_tokens=self.stop_tokens,
+                logits_processor_factory=factory,
+            ).generate([conversations[first_asked[row]] for row in too_long], max_new_tokens)
             for row, reply in zip(too_long, plain, strict=True):
                 replies[row] = reply
             stats.plain_prompts += len(too_long)
