@@ -462,6 +462,21 @@ def test_the_tiny_sliding_window_model_needs_its_window() -> None:
     )
 
 
+def test_layer_kinds_without_the_transformers_helper(monkeypatch) -> None:
+    """Older transformers lack ``get_layer_types_and_kwargs``: the config is read directly."""
+    import types
+
+    from tiny_models import build_tiny_gemma3
+
+    from raitner.infer.prefix_backend import _layer_types
+
+    model, _ = build_tiny_gemma3(60)
+    expected = _layer_types(model.config)
+    assert expected[0] == ["sliding_attention", "full_attention", "sliding_attention"]
+    monkeypatch.setitem(sys.modules, "transformers.cache_utils", types.ModuleType("stub"))
+    assert _layer_types(model.config) == expected
+
+
 def test_other_layer_kinds_are_refused(tiny_model_dir: Path) -> None:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Lfm2Config
 

@@ -531,8 +531,16 @@ def _without_rows(groups: list[_Group], rows: set[int], prompts: list[list[int]]
 
 
 def _layer_types(config: Any) -> tuple[list[str], list[dict[str, Any]]]:
-    from transformers.cache_utils import get_layer_types_and_kwargs
-
+    """Each layer's attention kind and cache options, as transformers' caches see them."""
+    try:
+        from transformers.cache_utils import get_layer_types_and_kwargs
+    except ImportError:  # transformers releases before it: read the config's ``layer_types``
+        n_layers = config.num_hidden_layers
+        kinds = list(getattr(config, "layer_types", None) or ["full_attention"] * n_layers)
+        window = getattr(config, "sliding_window", None)
+        return kinds, [
+            {"sliding_window": window} if kind == "sliding_attention" else {} for kind in kinds
+        ]
     return get_layer_types_and_kwargs(config)
 
 
