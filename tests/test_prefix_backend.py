@@ -478,6 +478,7 @@ def test_layer_kinds_without_the_transformers_helper(monkeypatch) -> None:
 
 
 def test_other_layer_kinds_are_refused(tiny_model_dir: Path) -> None:
+    from tiny_models import small_config_kwargs
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Lfm2Config
 
     from raitner.infer.backends import HFBackend
@@ -485,17 +486,8 @@ def test_other_layer_kinds_are_refused(tiny_model_dir: Path) -> None:
     from raitner.infer.select import make_backend
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    config = Lfm2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        layer_types=["conv", "full_attention"],  # a recurrent (convolution) layer
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    # a recurrent (convolution) layer
+    config = Lfm2Config(**small_config_kwargs(tokenizer, layer_types=["conv", "full_attention"]))
     model = AutoModelForCausalLM.from_config(config)
     assert not PrefixReuseHFBackend.supports(model)
     with pytest.raises(NotImplementedError, match="HFBackend"):

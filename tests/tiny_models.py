@@ -61,14 +61,10 @@ def build_tokenizer():
     return fast
 
 
-def build_tiny_model(output_dir: str | Path, architecture: str = "qwen2", seed: int = 0) -> Path:
-    """Save a random tiny causal LM with its tokenizer under ``output_dir``; return the path."""
-    import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
-
-    output_dir = Path(output_dir)
-    tokenizer = build_tokenizer()
-    common = dict(
+def small_config_kwargs(tokenizer, **overrides):
+    """Config arguments of a tiny decoder on ``tokenizer`` (2 layers, hidden size 32, its
+    end/pad tokens, no BOS); ``overrides`` replace or add arguments."""
+    kwargs = dict(
         vocab_size=len(tokenizer),
         hidden_size=32,
         intermediate_size=64,
@@ -79,8 +75,19 @@ def build_tiny_model(output_dir: str | Path, architecture: str = "qwen2", seed: 
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
-        tie_word_embeddings=True,
     )
+    kwargs.update(overrides)
+    return kwargs
+
+
+def build_tiny_model(output_dir: str | Path, architecture: str = "qwen2", seed: int = 0) -> Path:
+    """Save a random tiny causal LM with its tokenizer under ``output_dir``; return the path."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
+
+    output_dir = Path(output_dir)
+    tokenizer = build_tokenizer()
+    common = small_config_kwargs(tokenizer, tie_word_embeddings=True)
     config = Qwen2Config(**common) if architecture == "qwen2" else LlamaConfig(**common)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
@@ -104,19 +111,13 @@ def build_tiny_gemma3(sliding_window: int, *, full_attention_only: bool = False,
     if full_attention_only:
         layer_types = ["full_attention"] * 3
     config = Gemma3TextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        max_position_embeddings=2048,
-        sliding_window=sliding_window,
-        layer_types=layer_types,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None,
+        **small_config_kwargs(
+            tokenizer,
+            num_hidden_layers=3,
+            head_dim=8,
+            sliding_window=sliding_window,
+            layer_types=layer_types,
+        )
     )
     torch.manual_seed(seed)
     model = Gemma3ForCausalLM(config)
