@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,13 @@ from raitner.api import OpenNER
 from raitner.cli import main
 from raitner.evaluate.runner import EvalSettings, run_evaluation
 from raitner.infer.parse import AnswerStatus, parse_mentions
-from raitner.infer.select import BACKENDS, DEFAULT_BACKEND, check_backend
+from raitner.infer.select import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    FALLBACKS,
+    backend_name,
+    check_backend,
+)
 from raitner.io.registry import load_benchmark
 from raitner.prompts import get_template
 
@@ -27,6 +34,12 @@ def test_backend_names() -> None:
     assert check_backend(None) == DEFAULT_BACKEND
     with pytest.raises(ValueError, match="unknown backend 'fast'"):
         check_backend("fast")
+    assert FALLBACKS == {"hf-prefix": "hf"}
+
+    class OwnBackend:  # a backend given to OpenNER directly: the name asked for stands
+        name = "mine"
+
+    assert backend_name(OwnBackend(), "hf") == "hf" and backend_name(object()) is None
 
 
 # --------------------------------------------------------------------------- with a model
@@ -248,6 +261,19 @@ def test_runner_caches_per_backend_and_decoding(tmp_path, data_root) -> None:
             tmp_path,
             data_root=data_root,
             show_progress=False,
+        )
+    # a model that fell back from hf-prefix to hf is recorded (and cached) as hf
+    ner.backend_name = "hf"
+    fell_back = replace(settings, backend="hf-prefix")
+    table = run_evaluation(ner, fell_back, tmp_path, data_root=data_root, show_progress=False)
+    assert table["settings"]["backend"] == "hf"
+    assert backend.calls == {False: 3 * asked, True: asked}  # the cache held hf-prefix's
+    run_evaluation(ner, settings, tmp_path, data_root=data_root, show_progress=False)
+    assert backend.calls == {False: 3 * asked, True: asked}  # the same key as plain hf
+    with pytest.raises(ValueError, match="settings name backend 'hf', the model uses 'hf-prefix'"):
+        ner.backend_name = "hf-prefix"  # no fallback runs the other way
+        run_evaluation(
+            ner, replace(settings, backend="hf"), tmp_path, data_root=data_root, show_progress=False
         )
     with pytest.raises(ValueError, match="constrained must be"):
         run_evaluation(

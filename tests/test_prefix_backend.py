@@ -481,6 +481,7 @@ def test_other_layer_kinds_are_refused(tiny_model_dir: Path) -> None:
     from tiny_models import small_config_kwargs
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Lfm2Config
 
+    from raitner.api import OpenNER
     from raitner.infer.backends import HFBackend
     from raitner.infer.prefix_backend import PrefixReuseHFBackend
     from raitner.infer.select import make_backend
@@ -496,11 +497,16 @@ def test_other_layer_kinds_are_refused(tiny_model_dir: Path) -> None:
     # backend for sliding-window ones
     assert type(make_backend("hf-prefix", model, tokenizer)) is HFBackend
     assert make_backend(None, model, tokenizer).generate(mixed_conversations()[:2], 3)
+    # and records the backend that runs, not the one asked for
+    fallen_back = OpenNER.from_model(model, tokenizer, backend="hf-prefix", max_new_tokens=3)
+    assert fallen_back.backend_name == "hf" and type(fallen_back.backend) is HFBackend
     sliding = AutoConfig.from_pretrained(tiny_model_dir)
     sliding.use_sliding_window, sliding.sliding_window = True, 8
     sliding.layer_types = ["sliding_attention", "full_attention"]
     sliding_model = AutoModelForCausalLM.from_config(sliding)
     assert type(make_backend("hf-prefix", sliding_model, tokenizer)) is PrefixReuseHFBackend
+    kept = OpenNER.from_model(sliding_model, tokenizer, max_new_tokens=3)
+    assert kept.backend_name == "hf-prefix"
     assert PrefixReuseHFBackend.supports(AutoModelForCausalLM.from_pretrained(tiny_model_dir))
 
 

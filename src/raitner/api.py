@@ -169,7 +169,7 @@ class OpenNER:
         (default :data:`~raitner.infer.select.DEFAULT_BACKEND`); ``constrained`` restricts
         answers to a JSON list of strings; ``options`` go to the constructor.
         """
-        from raitner.infer.select import check_backend, make_backend
+        from raitner.infer.select import backend_name, check_backend, make_backend
 
         name = check_backend(backend)
         if name == "vllm":
@@ -184,7 +184,7 @@ class OpenNER:
             constrained=constrained,
         )
         ner = cls(generator, chosen, batch_size=batch_size, **options)
-        ner.backend_name, ner.constrained = name, bool(constrained)
+        ner.backend_name, ner.constrained = backend_name(generator, name), bool(constrained)
         return ner
 
     @classmethod
@@ -224,7 +224,7 @@ class OpenNER:
         (:mod:`raitner.infer.constrained`; the HF backends need
         ``pip install 'raitner[constrained]'``).
         """
-        from raitner.infer.select import check_backend, make_backend
+        from raitner.infer.select import backend_name, check_backend, make_backend
         from raitner.models import load_causal_lm, packaged_default_model
 
         name = check_backend(backend)
@@ -268,7 +268,7 @@ class OpenNER:
             batch_size=batch_size,
             **options,
         )
-        ner.backend_name, ner.constrained = name, bool(constrained)
+        ner.backend_name, ner.constrained = backend_name(generator, name), bool(constrained)
         return ner
 
     def with_constrained(self, constrained: bool) -> OpenNER:

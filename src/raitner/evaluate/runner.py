@@ -32,6 +32,7 @@ import numpy as np
 from raitner.atomic import atomic_write
 from raitner.evaluate.metrics import NERResult, ra_it_f1, span_f1, uniner_f1
 from raitner.evaluate.report import build_table, render_markdown, write_report
+from raitner.infer.select import FALLBACKS
 from raitner.schema import Example
 
 
@@ -53,7 +54,7 @@ class EvalSettings:
     model: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     #: generation backend name (``hf``, ``hf-prefix``, ``vllm``); "" = the model's own
-    #: (``ner.backend_name`` is recorded when the model has one)
+    #: (``ner.backend_name``, the backend that ran, is recorded when the model has one)
     backend: str = ""
     #: False: free decoding; True: answers constrained to a JSON list of strings; "both":
     #: evaluate both and report them side by side
@@ -272,11 +273,12 @@ def _decoding_runs(ner: Any, settings: EvalSettings) -> list[tuple[bool, Any, Ev
 
 
 def _with_backend(settings: EvalSettings, ner: Any) -> EvalSettings:
-    """``settings`` with the model's backend name filled in (and checked when given)."""
+    """``settings`` with the name of the backend the model runs on (checked against the one
+    the settings name, if any, which may be the one it fell back from)."""
     name = getattr(ner, "backend_name", None)
     if not name:
         return settings
-    if settings.backend and settings.backend != name:
+    if settings.backend and name not in (settings.backend, FALLBACKS.get(settings.backend)):
         raise ValueError(f"settings name backend {settings.backend!r}, the model uses {name!r}")
     return replace(settings, backend=name)
 

@@ -9,7 +9,7 @@ backends (prefix reuse across the questions of one text, vLLM) plug in behind th
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from raitner.prompts.templates import Message
 
@@ -46,6 +46,9 @@ class HFBackend:
     as ``logits_processor=LogitsProcessorList(...)`` (e.g. the JSON-list constraint of
     :mod:`raitner.infer.constrained`; fresh because such processors keep per-row state).
     """
+
+    #: the name :func:`raitner.infer.select.make_backend` knows this backend by
+    name: ClassVar[str] = "hf"
 
     def __init__(
         self,

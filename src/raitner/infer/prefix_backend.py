@@ -58,7 +58,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from raitner.infer.backends import HFBackend, _model_device
 from raitner.prompts.templates import Message
@@ -127,6 +127,8 @@ class PrefixReuseHFBackend(HFBackend):
             they do see there for prompts too long for a sliding window (the plain path then
             generates one prompt per call).
     """
+
+    name: ClassVar[str] = "hf-prefix"
 
     def __init__(
         self,

@@ -25,7 +25,14 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "make_backend", "with_constrained"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "FALLBACKS",
+    "backend_name",
+    "make_backend",
+    "with_constrained",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +40,9 @@ logger = logging.getLogger(__name__)
 BACKENDS = ("hf", "hf-prefix", "vllm")
 #: The backend used when none is named.
 DEFAULT_BACKEND = "hf-prefix"
+#: Backend asked for → the one :func:`make_backend` builds instead for a model it cannot
+#: serve (``hf-prefix`` on a model with recurrent or chunked-attention layers).
+FALLBACKS = {"hf-prefix": "hf"}
 
 
 def check_backend(name: str | None) -> str:
@@ -42,6 +52,17 @@ def check_backend(name: str | None) -> str:
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     return name
+
+
+def backend_name(backend: Any, requested: str | None = None) -> str | None:
+    """The name (one of :data:`BACKENDS`) of the backend object ``backend``: its class's
+    ``name``; ``requested`` for a backend of another kind (one given to ``OpenNER``).
+
+    This is what ran, which differs from the name asked for when :func:`make_backend` fell
+    back (:data:`FALLBACKS`).
+    """
+    name = getattr(type(backend), "name", None)
+    return name if isinstance(name, str) and name in BACKENDS else requested
 
 
 def make_backend(

@@ -35,7 +35,7 @@ import logging
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from raitner.errors import RaitnerError
 from raitner.infer.backends import HFBackend, _until_stop
@@ -96,6 +96,9 @@ class VLLMBackend:
         constrained: restrict answers to a JSON list of strings (:data:`ANSWER_SCHEMA`).
         use_tqdm: vLLM's own progress bar.
     """
+
+    #: the name :func:`raitner.infer.select.make_backend` knows this backend by
+    name: ClassVar[str] = "vllm"
 
     def __init__(
         self,
