@@ -98,11 +98,11 @@ def make_backend(
     from raitner.infer.backends import HFBackend
     from raitner.infer.prefix_backend import PrefixReuseHFBackend
 
-    backend_class: type = HFBackend if name == "hf" else PrefixReuseHFBackend
-    if backend_class is PrefixReuseHFBackend and not PrefixReuseHFBackend.supports(model):
-        # sliding-window or recurrent layers: their caches cannot be shared by prefix
-        logger.info("the model has layers without a full-attention cache: using backend 'hf'")
-        backend_class = HFBackend
+    if name == "hf-prefix" and not PrefixReuseHFBackend.supports(model):
+        # recurrent or chunked-attention layers: their caches cannot be shared by prefix
+        name = FALLBACKS[name]
+        logger.info("the model has layers without a key/value cache: using backend %r", name)
+    backend_class: type = PrefixReuseHFBackend if name == "hf-prefix" else HFBackend
     factory = _constraint(model, tokenizer, stop_tokens) if constrained else None
     return backend_class(
         model,
