@@ -706,3 +706,18 @@ def test_a_stage_claimed_by_another_process_is_left_to_it(smoke, data_root, tmp_
     assert (train.folder / MARKER).is_file()
     assert all((stage.folder / MARKER).is_file() for stage in dependents)
     assert not list(results.rglob(CLAIM))  # every claim released
+
+
+def test_a_verdict_quotes_its_interval_and_noise_as_the_table_prints_them():
+    from raitner.evaluate.significance import Interval
+    from raitner.reproduce.tables import _interval_cell
+
+    rule = VerdictSettings(single_seed_margin=2.0, min_margin=0.5)
+    # -4.18504 rounds to -4.19 directly but to -4.18 through the stored -4.185: the verdict's
+    # sentence and the table's cell must not disagree in the last digit
+    interval = Interval(-4.18504, 0.27, 0.95, 2000)
+    verdict = judge("higher", {1: 50.0, 2: 53.0}, {1: 47.0, 2: 51.0}, rule, interval)
+    stored = verdict.to_dict()
+    assert _interval_cell(stored["interval"]) in verdict.noise_basis
+    spread = judge("higher", {1: 50.0, 2: 53.00504}, {1: 51.0, 2: 51.5}, rule)
+    assert f"seed range {spread.to_dict()['noise']:.2f}" in spread.noise_basis

@@ -67,16 +67,22 @@ class Verdict:
         interval = self.interval
         return {
             "verdict": self.verdict,
-            "delta": None if self.delta is None else round(self.delta, 4),
-            "noise": None if self.noise is None else round(self.noise, 4),
+            "delta": None if self.delta is None else _stored(self.delta),
+            "noise": None if self.noise is None else _stored(self.noise),
             "noise_basis": self.noise_basis,
             "interval": None
             if interval is None
-            else [round(interval.low, 4), round(interval.high, 4)],
+            else [_stored(interval.low), _stored(interval.high)],
             "interval_level": None if interval is None else interval.level,
             "seeds": list(self.seeds),
-            "per_seed_delta": {str(s): round(d, 4) for s, d in self.per_seed_delta.items()},
+            "per_seed_delta": {str(s): _stored(d) for s, d in self.per_seed_delta.items()},
         }
+
+
+def _stored(value: float) -> float:
+    """A figure as ``results.json`` keeps it. Text quoting a figure formats this value too, so a
+    number rounded twice (here, then to 2 decimals in a table) reads the same everywhere."""
+    return round(value, 4)
 
 
 def _range(values: list[float]) -> float:
@@ -102,7 +108,7 @@ def judge(
     if len(seeds) >= 2:
         spread = max(_range([baseline[s] for s in seeds]), _range([treatment[s] for s in seeds]))
         noise = max(spread, settings.min_margin)
-        basis = f"seed range {spread:.2f} over {len(seeds)} seeds"
+        basis = f"seed range {_stored(spread):.2f} over {len(seeds)} seeds"
         if spread < settings.min_margin:
             basis += f" (floor {settings.min_margin:g})"
     else:
@@ -111,7 +117,7 @@ def judge(
     if interval is not None:
         basis += (
             f"; {100 * interval.level:g} % interval over texts "
-            f"[{interval.low:+.2f}, {interval.high:+.2f}]"
+            f"[{_stored(interval.low):+.2f}, {_stored(interval.high):+.2f}]"
         )
     elif settings.resamples:
         basis += "; no per-text counts, margin only"
