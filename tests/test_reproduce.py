@@ -721,3 +721,18 @@ def test_a_verdict_quotes_its_interval_and_noise_as_the_table_prints_them():
     assert _interval_cell(stored["interval"]) in verdict.noise_basis
     spread = judge("higher", {1: 50.0, 2: 53.00504}, {1: 51.0, 2: 51.5}, rule)
     assert f"seed range {spread.to_dict()['noise']:.2f}" in spread.noise_basis
+
+
+def test_plot_labels_name_the_seeds_of_an_arm_that_has_fewer_than_the_study():
+    from raitner.reproduce.plots import arm_label
+
+    def arm(name, averages):
+        return {"name": name, "seeds": {str(s): {"avg": a} for s, a in averages.items()}}
+
+    # both seeds finished, or none yet ("not run" is drawn instead): the plain name
+    assert arm_label(arm("nn", {1: 10.5, 2: 13.9}), [1, 2]) == "nn"
+    assert arm_label(arm("nn", {1: None, 2: None}), [1, 2]) == "nn"
+    # one of two: a point without an error bar must not read as two seeds that agreed
+    assert arm_label(arm("random", {1: 11.3, 2: None}), [1, 2]) == "random (seed 1)"
+    assert arm_label(arm("k4", {2: 12.0}), [1, 2]) == "k4 (seed 2)"
+    assert arm_label(arm("r", {1: 1.0, 3: 2.0, 2: None}), [1, 2, 3]) == "r (seeds 1, 3)"

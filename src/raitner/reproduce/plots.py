@@ -25,7 +25,25 @@ def _series(arms: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return series
 
 
-def _dots(axis: Any, arms: list[dict[str, Any]], values: list[float | None], errors=None) -> None:
+def arm_label(arm: dict[str, Any], study_seeds: list[int]) -> str:
+    """The arm's name, with the seeds it stands on when those are fewer than the study's (a
+    point without an error bar then reads as one seed, not as seeds that agreed)."""
+    finished = sorted(
+        int(seed) for seed, run in arm.get("seeds", {}).items() if run["avg"] is not None
+    )
+    if not finished or len(finished) >= len(study_seeds):
+        return arm["name"]
+    word = "seed" if len(finished) == 1 else "seeds"
+    return f"{arm['name']} ({word} {', '.join(map(str, finished))})"
+
+
+def _dots(
+    axis: Any,
+    arms: list[dict[str, Any]],
+    values: list[float | None],
+    errors=None,
+    labels: list[str] | None = None,
+) -> None:
     """One point per arm (the y axis is zoomed to the values, as in the paper's figures, so
     points rather than bars), its value written beside it."""
     positions = list(range(len(arms)))
@@ -49,7 +67,8 @@ def _dots(axis: Any, arms: list[dict[str, Any]], values: list[float | None], err
                 color="grey",
             )
     axis.set_xticks(positions)
-    axis.set_xticklabels([arm["name"] for arm in arms], rotation=35, ha="right", fontsize=8)
+    names = labels if labels is not None else [arm["name"] for arm in arms]
+    axis.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
     axis.set_xlim(-0.5, len(arms) - 0.5)
     axis.grid(axis="y", alpha=0.3)
 
@@ -92,7 +111,7 @@ def plot_study(study: dict[str, Any], path: str | Path) -> bool:
             [0.0 if arm["mean"] is None else arm["mean"] - arm["min"] for arm in arms],
             [0.0 if arm["mean"] is None else arm["max"] - arm["mean"] for arm in arms],
         ]
-        _dots(ours, arms, means, errors)
+        _dots(ours, arms, means, errors, [arm_label(arm, study["seeds"]) for arm in arms])
         if paper_axis is not None:
             _dots(paper_axis, with_paper, [arm["paper"] for arm in with_paper])
     ours.set_ylabel(f"average {metric} (%)")
