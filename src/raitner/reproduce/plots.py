@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from raitner.atomic import atomic_write
+from raitner.reproduce.tables import seed_averages
 
 
 def _series(arms: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -28,9 +29,7 @@ def _series(arms: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 def arm_label(arm: dict[str, Any], study_seeds: list[int]) -> str:
     """The arm's name, with the seeds it stands on when those are fewer than the study's (a
     point without an error bar then reads as one seed, not as seeds that agreed)."""
-    finished = sorted(
-        int(seed) for seed, run in arm.get("seeds", {}).items() if run["avg"] is not None
-    )
+    finished = sorted(seed_averages(arm))
     if not finished or len(finished) >= len(study_seeds):
         return arm["name"]
     word = "seed" if len(finished) == 1 else "seeds"

@@ -177,10 +177,7 @@ def study_results(plan: Plan, study: Study) -> dict[str, Any]:
         base = arms[comparison.baseline]
         treat = arms[comparison.treatment]
 
-        def per_seed(arm: dict[str, Any]) -> dict[int, float]:
-            return {int(s): e["avg"] for s, e in arm["seeds"].items() if e["avg"] is not None}
-
-        base_scores, treat_scores = per_seed(base), per_seed(treat)
+        base_scores, treat_scores = seed_averages(base), seed_averages(treat)
         seeds = sorted(set(base_scores) & set(treat_scores))
         interval = _interval(
             plan, counts_of(comparison.baseline), counts_of(comparison.treatment), seeds
@@ -277,6 +274,11 @@ def collect(plan: Plan) -> dict[str, Any]:
 
 def _cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def seed_averages(arm: dict[str, Any]) -> dict[int, float]:
+    """An arm's average per seed, for the seeds whose results are complete."""
+    return {int(s): e["avg"] for s, e in arm["seeds"].items() if e["avg"] is not None}
 
 
 def _signed(value: float | None) -> str:
