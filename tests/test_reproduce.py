@@ -736,3 +736,17 @@ def test_plot_labels_name_the_seeds_of_an_arm_that_has_fewer_than_the_study():
     assert arm_label(arm("random", {1: 11.3, 2: None}), [1, 2]) == "random (seed 1)"
     assert arm_label(arm("k4", {2: 12.0}), [1, 2]) == "k4 (seed 2)"
     assert arm_label(arm("r", {1: 1.0, 3: 2.0, 2: None}), [1, 2, 3]) == "r (seeds 1, 3)"
+
+
+def test_the_seeds_cell_keeps_a_slot_for_every_seed_of_the_study():
+    from raitner.reproduce.tables import seeds_cell
+
+    def arm(averages):
+        return {"seeds": {str(s): {"avg": a} for s, a in averages.items()}}
+
+    assert seeds_cell(arm({1: 13.01, 2: 13.53}), [1, 2]) == "13.01 / 13.53"
+    # one of two finished: which one, and that the other is missing, must show
+    assert seeds_cell(arm({1: 10.68, 2: None}), [1, 2]) == "10.68 / -"
+    assert seeds_cell(arm({1: None, 2: 12.0}), [1, 2]) == "- / 12.00"
+    assert seeds_cell(arm({1: 1.0}), [1]) == "1.00"
+    assert seeds_cell(arm({1: None, 2: None}), [1, 2]) == "not run"

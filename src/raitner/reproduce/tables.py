@@ -276,6 +276,16 @@ def _cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def seeds_cell(arm: dict[str, Any], study_seeds: list[int]) -> str:
+    """The arm's average for each of the study's seeds in order, "-" for one not finished
+    (so one finished seed of two reads "10.68 / -", not as if it were the only seed), or
+    "not run" when none has finished."""
+    averages = seed_averages(arm)
+    if not averages:
+        return "not run"
+    return " / ".join(_cell(averages.get(seed)) for seed in study_seeds)
+
+
 def seed_averages(arm: dict[str, Any]) -> dict[int, float]:
     """An arm's average per seed, for the seeds whose results are complete."""
     return {int(s): e["avg"] for s, e in arm["seeds"].items() if e["avg"] is not None}
@@ -306,7 +316,8 @@ def study_markdown(result: dict[str, Any], rule: str, plot: str | None) -> str:
         f"{len(benchmarks)} benchmarks ({evaluation['split']} split, {limit} texts each, "
         f"drawn with seed {evaluation['seed']}); training seeds "
         f"{', '.join(map(str, result['seeds']))}. Cells are means over the seeds with complete "
-        "results; *Seeds* lists each seed's average.",
+        "results; *Seeds* lists each training seed's average in that order (- where a seed has "
+        "not finished).",
         "",
         PAPER_NOTE,
         "",
@@ -321,7 +332,7 @@ def study_markdown(result: dict[str, Any], rule: str, plot: str | None) -> str:
         entries = list(arm["seeds"].values())
         conversations = sorted({e.get("conversations") for e in entries} - {None})
         steps = sorted({e.get("steps") for e in entries} - {None})
-        per_seed = " / ".join(_cell(e["avg"]) for e in entries if e["avg"] is not None) or "not run"
+        per_seed = seeds_cell(arm, result["seeds"])
         paper = _cell(arm["paper"])
         if arm["paper"] is not None and arm["paper_note"]:
             paper += f" ({arm['paper_note']})"
