@@ -216,6 +216,43 @@ def test_peft_wrapped_model(lively_model_dir: Path) -> None:
         assert reference(wrapped, tokenizer, conversations, 8) != expected
 
 
+def test_cache_passed_under_the_name_the_model_takes(lively) -> None:
+    """transformers renamed forward's ``past_key_values`` to ``cache``; the old name still
+    works there but warns. The backend passes whichever name the model's forward declares."""
+    import warnings
+
+    from raitner.infer.prefix_backend import PrefixReuseHFBackend, _cache_keyword
+
+    model, tokenizer = lively
+    conversations = mixed_conversations()[:8]
+    expected = reference(model, tokenizer, conversations, 6)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        answers = PrefixReuseHFBackend(model, tokenizer, batch_size=4).generate(conversations, 6)
+    assert answers == expected
+    assert not [w for w in caught if "past_key_values" in str(w.message)]
+
+    class OldForward:
+        def forward(self, input_ids=None, past_key_values=None, use_cache=None): ...
+
+    class NewForward:
+        def forward(self, input_ids=None, cache=None, use_cache=None, **kwargs): ...
+
+    class Wrapped:  # a PEFT model: forward(*args, **kwargs), the base model behind it
+        def __init__(self, base) -> None:
+            self.base = base
+
+        def get_base_model(self):
+            return self.base
+
+        def forward(self, *args, **kwargs): ...
+
+    assert _cache_keyword(OldForward()) == "past_key_values"
+    assert _cache_keyword(NewForward()) == "cache"
+    assert _cache_keyword(Wrapped(OldForward())) == "past_key_values"
+    assert _cache_keyword(Wrapped(NewForward())) == "cache"
+
+
 def test_predictor_answers_unchanged(lively) -> None:
     from raitner.infer.backends import HFBackend
     from raitner.infer.predictor import Predictor

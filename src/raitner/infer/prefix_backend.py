@@ -301,6 +301,7 @@ class _Run:
         self.stats = backend.stats
         self.config = _text_config(self.model)
         self.logits_kwargs = {"logits_to_keep": 1} if _takes_logits_to_keep(self.model) else {}
+        self.cache_keyword = _cache_keyword(self.model)
         #: prefix keys/values [(keys, values) per layer], each (1, heads, prefix, dim), of the
         #: groups computed and still needed by a later batch
         self.kept: dict[int, list[tuple[Any, Any]]] = {}
@@ -476,8 +477,8 @@ class _Run:
             input_ids=input_ids.to(self.device),
             attention_mask=mask.to(self.device),
             position_ids=positions.to(self.device),
-            past_key_values=cache,
             use_cache=True,
+            **{self.cache_keyword: cache},
             **self.logits_kwargs,
         )
         return output.logits[:, -1, :].float()
@@ -581,9 +582,20 @@ def _text_config(model: Any) -> Any:
     return getter(decoder=True) if getter is not None else config
 
 
-def _takes_logits_to_keep(model: Any) -> bool:
+def _forward_parameters(model: Any) -> Any:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     try:
-        return "logits_to_keep" in inspect.signature(base.forward).parameters
+        return inspect.signature(base.forward).parameters
     except (TypeError, ValueError):
-        return False
+        return {}
+
+
+def _takes_logits_to_keep(model: Any) -> bool:
+    return "logits_to_keep" in _forward_parameters(model)
+
+
+def _cache_keyword(model: Any) -> str:
+    """The name a model's forward takes its key/value cache under: ``cache`` since
+    transformers renamed it (the old ``past_key_values`` still works there, with a
+    FutureWarning), ``past_key_values`` before."""
+    return "cache" if "cache" in _forward_parameters(model) else "past_key_values"
