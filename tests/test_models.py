@@ -231,6 +231,30 @@ def test_a_gemma_adapter_s_model_card_carries_the_gemma_notice():
     assert "embedded default" in default and "Gemma" not in default
 
 
+def test_model_card_lists_only_the_retrieval_settings_the_strategy_reads():
+    from raitner.retrieval import RetrievalConfig
+    from raitner.train.model_card import _retrieval_lines
+
+    recorded = {"embedder": "all-MiniLM-L6-v2", **RetrievalConfig(strategy="nn", seed=1).to_dict()}
+    listed = [line for line in _retrieval_lines(recorded) if line.startswith("- ")]
+    assert listed == [
+        "- embedder: `all-MiniLM-L6-v2`",
+        "- strategy: `nn`",
+        "- k: `2`",
+        "- order: `most_similar_first`",
+    ]
+    assert _retrieval_lines(recorded)[-1] == (
+        "The `nn` strategy does not read `pool_k`, `bm25_threshold`, `mixed_nn_ratio` or `seed`."
+    )
+    mixed = _retrieval_lines({**recorded, "strategy": "mixed"})
+    assert "- mixed_nn_ratio: `0.8`" in mixed and "- seed: `1`" in mixed
+    assert mixed[-1] == "The `mixed` strategy does not read `pool_k` or `bm25_threshold`."
+    # a strategy this version does not know (a newer raitner's card): every setting is shown
+    future = _retrieval_lines({**recorded, "strategy": "word_level"})
+    assert sum(line.startswith("- ") for line in future) == len(recorded)
+    assert _retrieval_lines(None)[0].startswith("Vanilla instruction tuning")
+
+
 # ----------------------------------------------------------------------- load_causal_lm
 
 

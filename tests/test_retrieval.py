@@ -22,6 +22,7 @@ from raitner.retrieval import (
     exact_top_k,
     mixed_nn_count,
     retrieve,
+    settings_read_by,
     tokenize,
 )
 from raitner.retrieval.cache import default_cache_root
@@ -420,6 +421,35 @@ def test_mixed_ratio_is_exact(ratio: float, pool: list[Example], embedder: Hashi
     for result in results:
         if result.strategy_used == "nn":
             assert result.example_ids == nn[result.query_id].example_ids
+
+
+_OTHER_VALUE = {
+    "k": 3,
+    "pool_k": 32,
+    "bm25_threshold": 0.0,
+    "mixed_nn_ratio": 0.2,
+    "seed": 4,
+    "order": "most_similar_last",
+}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_settings_read_by_names_exactly_what_changes_the_examples(
+    strategy: str, pool: list[Example], embedder: HashingEmbedder
+) -> None:
+    base = dict(strategy=strategy, k=2, pool_k=16, bm25_threshold=6.0, mixed_nn_ratio=0.5, seed=3)
+    reference = [r.example_ids for r in retrieve(pool, pool, RetrievalConfig(**base), embedder)]
+    read = settings_read_by(strategy)
+    assert read[:2] == ("strategy", "k") and set(read) <= {"strategy", *_OTHER_VALUE}
+    for name, value in _OTHER_VALUE.items():
+        changed = RetrievalConfig(**{**base, name: value})
+        examples = [r.example_ids for r in retrieve(pool, pool, changed, embedder)]
+        if name in read:
+            assert examples != reference, f"{strategy} should depend on {name}"
+        else:
+            assert examples == reference, f"{strategy} should not depend on {name}"
+    with pytest.raises(UnknownNameError):
+        settings_read_by("bm25_only")
 
 
 def test_random_does_not_need_an_embedder(pool: list[Example]) -> None:

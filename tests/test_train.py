@@ -508,8 +508,10 @@ def test_output_folder_holds_the_model_and_what_made_it(tiny_model_dir, data_dir
         "OpenNER.from_pretrained",
         "strategy: `nn`",
         "| LoRA rank | `8` |",
+        "does not read `pool_k`",
     ):
         assert needle in card, needle
+    assert "- pool_k:" not in card  # nn never reads it
 
     tokenizer = AutoTokenizer.from_pretrained(output)
     assert has_generation_markers(tokenizer.chat_template)

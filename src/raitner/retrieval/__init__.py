@@ -22,6 +22,7 @@ from raitner.retrieval.strategies import (
     RetrievalConfig,
     mixed_nn_count,
     retrieve,
+    settings_read_by,
 )
 
 __all__ = [
@@ -40,5 +41,6 @@ __all__ = [
     "exact_top_k",
     "mixed_nn_count",
     "retrieve",
+    "settings_read_by",
     "tokenize",
 ]

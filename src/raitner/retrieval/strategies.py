@@ -99,6 +99,24 @@ class RetrievalConfig:
         return cls(**dict(data))
 
 
+def settings_read_by(strategy: str) -> tuple[str, ...]:
+    """The ``RetrievalConfig`` fields that ``strategy`` reads; the others change nothing for it."""
+    if strategy not in STRATEGIES:
+        raise UnknownNameError("retrieval strategy", strategy, list(STRATEGIES))
+    names = ["strategy", "k"]
+    if strategy in _DIVERSE_STRATEGIES:
+        names.append("pool_k")
+    if strategy in _BM25_STRATEGIES:
+        names.append("bm25_threshold")
+    if strategy == "mixed":
+        names.append("mixed_nn_ratio")
+    if strategy in (*_DIVERSE_STRATEGIES, "random", "mixed"):
+        names.append("seed")
+    if strategy != "random":  # random examples come in draw order
+        names.append("order")
+    return tuple(names)
+
+
 @dataclass
 class Retrieval:
     """The examples retrieved for one query, in prompt order."""

@@ -79,8 +79,27 @@ def _retrieval_lines(retrieval: dict[str, Any] | None) -> list[str]:
         "retrieval, which RA-IT models also handle):",
         "",
     ]
-    lines += [f"- {key}: `{value}`" for key, value in retrieval.items()]
+    unread = _settings_not_read(retrieval)
+    lines += [f"- {key}: `{value}`" for key, value in retrieval.items() if key not in unread]
+    if unread:
+        quoted = [f"`{key}`" for key in unread]
+        names = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+        lines += ["", f"The `{retrieval['strategy']}` strategy does not read {names}."]
     return lines
+
+
+def _settings_not_read(retrieval: dict[str, Any]) -> list[str]:
+    """Retrieval settings recorded for the run that its strategy never reads."""
+    from dataclasses import fields
+
+    from raitner.retrieval.strategies import STRATEGIES, RetrievalConfig, settings_read_by
+
+    strategy = retrieval.get("strategy")
+    if strategy not in STRATEGIES:  # a strategy from another raitner version: show everything
+        return []
+    read = settings_read_by(strategy)
+    known = {f.name for f in fields(RetrievalConfig)}
+    return [key for key in retrieval if key in known and key not in read]
 
 
 def render_model_card(info: dict[str, Any]) -> str:
