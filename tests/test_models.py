@@ -255,6 +255,22 @@ def test_model_card_lists_only_the_retrieval_settings_the_strategy_reads():
     assert _retrieval_lines(None)[0].startswith("Vanilla instruction tuning")
 
 
+def test_model_card_states_the_decoding_defaults():
+    import json
+
+    from raitner.models import packaged_default_model
+    from raitner.train.model_card import render_model_card
+
+    folder = packaged_default_model()
+    info = json.loads((folder / "raitner.json").read_text(encoding="utf-8"))
+    # the packaged card is the one its settings render (tools/package_default_model.py)
+    assert (folder / "README.md").read_text(encoding="utf-8") == render_model_card(info)
+    plain = {key: value for key, value in info.items() if key != "inference"}
+    assert "## Decoding" not in render_model_card(plain)
+    card = render_model_card({**plain, "inference": {"empty_bias": 0.5}})
+    assert "## Decoding" in card and "empty-answer bias of `0.5`" in card
+
+
 # ----------------------------------------------------------------------- load_causal_lm
 
 

@@ -1,10 +1,14 @@
 """Copy a trained raitner model folder into the package as its default model.
 
-    python tools/package_default_model.py runs/default-en/export-140
+    python tools/package_default_model.py runs/default-en/export-140 [--empty-bias 0.75]
+    python tools/package_default_model.py --empty-bias 0.75   # the packaged model, in place
 
 The LoRA weights are stored in float16 (half the size; they are cast back to the base model's
 dtype when loaded), the machine-specific base-model path is removed from ``raitner.json`` (the
 embedded default is found by name), and the folder replaces ``src/raitner/default_model``.
+``--empty-bias`` sets the decoding default ``inference.empty_bias`` in ``raitner.json``
+(:mod:`raitner.infer.empty_bias`; 0 removes it) and re-renders the model card; without a model
+folder it changes only that, in the packaged model.
 """
 
 from __future__ import annotations
@@ -30,12 +34,28 @@ KEEP = (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path, help="a model folder written by raitner train")
+    parser.add_argument(
+        "model", type=Path, nargs="?", help="a model folder written by raitner train"
+    )
+    parser.add_argument(
+        "--empty-bias",
+        type=float,
+        help="the model's default empty-answer bias (raitner.json inference.empty_bias)",
+    )
     args = parser.parse_args()
+    if args.model is None:
+        if args.empty_bias is None:
+            parser.error("give a model folder, --empty-bias, or both")
+        info = json.loads((PACKAGED / "raitner.json").read_text(encoding="utf-8"))
+        _write_settings(PACKAGED, _with_bias(info, args.empty_bias))
+        print(f"set the empty-answer bias of {PACKAGED} to {args.empty_bias:g}")
+        return
     import torch
     from safetensors.torch import load_file, save_file
 
     info = json.loads((args.model / "raitner.json").read_text(encoding="utf-8"))
+    if args.empty_bias is not None:
+        info = _with_bias(info, args.empty_bias)
     if not info["base_model"].get("embedded"):
         raise SystemExit(f"{args.model} was not trained on an embedded base model")
     info["base_model"]["path"] = None
@@ -51,6 +71,8 @@ def main() -> None:
             (staging / name).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         else:
             shutil.copyfile(source, staging / name)
+    if args.empty_bias is not None:
+        _write_settings(staging, info)
     # mkdtemp and safetensors create owner-only entries; a package folder is world-readable
     staging.chmod(0o755)
     for entry in staging.iterdir():
@@ -58,6 +80,27 @@ def main() -> None:
     shutil.rmtree(PACKAGED, ignore_errors=True)
     staging.rename(PACKAGED)
     print(f"packaged {args.model} into {PACKAGED}")
+
+
+def _with_bias(info: dict, bias: float) -> dict:
+    from raitner.api import inference_defaults_of
+
+    inference = {**inference_defaults_of(info), "empty_bias": bias}
+    if not bias:
+        inference.pop("empty_bias")
+    updated = {key: value for key, value in info.items() if key != "inference"}
+    return {**updated, "inference": inference} if inference else updated
+
+
+def _write_settings(folder: Path, info: dict) -> None:
+    """``raitner.json`` and the model card rendered from it, each replaced whole."""
+    from raitner.atomic import atomic_write
+    from raitner.train.model_card import render_model_card
+
+    with atomic_write(folder / "raitner.json") as handle:
+        handle.write(json.dumps(info, indent=2) + "\n")
+    with atomic_write(folder / "README.md") as handle:
+        handle.write(render_model_card(info))
 
 
 if __name__ == "__main__":

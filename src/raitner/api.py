@@ -42,6 +42,7 @@ __all__ = [
     "ModelFormatError",
     "OpenNER",
     "base_model_of",
+    "inference_defaults_of",
     "read_model_config",
     "template_of",
 ]
@@ -65,6 +66,29 @@ def read_model_config(folder: str | Path) -> dict[str, Any] | None:
     if not config.get("template") and not config.get("templates"):
         raise ModelFormatError(f"{path}: neither 'template' nor 'templates' is given")
     return config
+
+
+#: Decoding settings a model folder may carry in ``raitner.json``'s ``inference`` section,
+#: with the type each must have.
+INFERENCE_SETTINGS = {"empty_bias": (int, float)}
+
+
+def inference_defaults_of(config: dict[str, Any] | None) -> dict[str, Any]:
+    """The decoding defaults of a model folder's ``raitner.json`` (``inference``: e.g.
+    ``{"empty_bias": 1.0}``, chosen when the model was packaged); ``{}`` for none.
+    :class:`ModelFormatError` for an unknown setting or a value of the wrong type."""
+    if config is None or config.get("inference") is None:
+        return {}
+    section = config["inference"]
+    if not isinstance(section, dict):
+        raise ModelFormatError(f"raitner.json: 'inference' must be an object, got {section!r}")
+    for key, value in section.items():
+        if key not in INFERENCE_SETTINGS:
+            known = ", ".join(INFERENCE_SETTINGS)
+            raise ModelFormatError(f"raitner.json: unknown inference setting {key!r} ({known})")
+        if isinstance(value, bool) or not isinstance(value, INFERENCE_SETTINGS[key]):
+            raise ModelFormatError(f"raitner.json: inference.{key} must be a number, got {value!r}")
+    return dict(section)
 
 
 def base_model_of(config: dict[str, Any]) -> str | None:
@@ -133,6 +157,8 @@ class OpenNER:
         self.backend_name: str | None = None
         #: whether answers are constrained to a JSON list of strings (set by the loaders)
         self.constrained = False
+        #: the bias for the empty answer the backend decodes with (:mod:`raitner.infer.empty_bias`)
+        self.empty_bias = float(getattr(backend, "empty_bias", 0.0))
         #: the model folder's ``raitner.json`` (None for a base model)
         self.config = config
         self.predictor = Predictor(
@@ -160,6 +186,7 @@ class OpenNER:
         stop_tokens: Sequence[str] = (),
         backend: str | None = None,
         constrained: bool = False,
+        empty_bias: float = 0.0,
         **options: Any,
     ) -> OpenNER:
         """Wrap a transformers model (optionally PEFT) and its tokenizer in a backend.
@@ -167,7 +194,9 @@ class OpenNER:
         ``template`` defaults to the RA-IT template of ``lang``; ``stop_tokens`` end a reply
         besides the usual end-of-turn tokens; ``backend`` is ``"hf"`` or ``"hf-prefix"``
         (default :data:`~raitner.infer.select.DEFAULT_BACKEND`); ``constrained`` restricts
-        answers to a JSON list of strings; ``options`` go to the constructor.
+        answers to a JSON list of strings; ``empty_bias`` biases the choice of the empty
+        answer ``[]`` (:mod:`raitner.infer.empty_bias`; 0: plain greedy); ``options`` go to
+        the constructor.
         """
         from raitner.infer.select import backend_name, check_backend, make_backend
 
@@ -175,6 +204,7 @@ class OpenNER:
         if name == "vllm":
             raise ValueError("from_model wraps a transformers model; load vLLM by from_pretrained")
         chosen = template if template is not None else default_template_id(lang)
+        chosen_template = get_template(chosen) if isinstance(chosen, str) else chosen
         generator = make_backend(
             name,
             model,
@@ -182,6 +212,8 @@ class OpenNER:
             batch_size=batch_size,
             stop_tokens=stop_tokens,
             constrained=constrained,
+            empty_bias=empty_bias,
+            render_answer=chosen_template.render_answer,
         )
         ner = cls(generator, chosen, batch_size=batch_size, **options)
         ner.backend_name, ner.constrained = backend_name(generator, name), bool(constrained)
@@ -202,6 +234,7 @@ class OpenNER:
         batch_size: int = DEFAULT_BATCH_SIZE,
         backend: str | None = None,
         constrained: bool = False,
+        empty_bias: float | None = None,
         **options: Any,
     ) -> OpenNER:
         """Load a model for inference.
@@ -223,6 +256,11 @@ class OpenNER:
         ``constrained=True`` restricts every answer to a JSON list of strings
         (:mod:`raitner.infer.constrained`; the HF backends need
         ``pip install 'raitner[constrained]'``).
+
+        ``empty_bias`` is added to the score of the empty answer ``[]`` where it parts from
+        non-empty answers (:mod:`raitner.infer.empty_bias`): above 0 the model answers ``[]``
+        more often (precision for recall). None: the model folder's own
+        (``raitner.json``'s ``inference.empty_bias``, :func:`inference_defaults_of`), else 0.
         """
         from raitner.infer.select import backend_name, check_backend, make_backend
         from raitner.models import load_causal_lm, packaged_default_model
@@ -231,6 +269,8 @@ class OpenNER:
         if path_or_id is None:
             path_or_id = packaged_default_model()
         config = read_model_config(path_or_id) if path_or_id is not None else None
+        if empty_bias is None:
+            empty_bias = inference_defaults_of(config).get("empty_bias", 0.0)
         stop_tokens: list[str] = []
         chosen = template if template is not None else _template_for(config, lang)
         if name == "vllm":
@@ -248,6 +288,7 @@ class OpenNER:
             end_of_turn = (config.get("chat_template") or {}).get("end_of_turn")
             if end_of_turn:
                 stop_tokens.append(end_of_turn)
+        chosen_template = get_template(chosen) if isinstance(chosen, str) else chosen
         engine_options = {"dtype": dtype} if name == "vllm" and dtype is not None else {}
         generator = make_backend(
             name,
@@ -256,11 +297,13 @@ class OpenNER:
             batch_size=batch_size,
             stop_tokens=stop_tokens,
             constrained=constrained,
+            empty_bias=empty_bias,
+            render_answer=chosen_template.render_answer,
             **engine_options,
         )
         ner = cls(
             generator,
-            chosen,
+            chosen_template,
             pool=pool,
             retrieval=retrieval,
             embedder=embedder,
@@ -315,7 +358,8 @@ class OpenNER:
 
         ``examples``: ``None`` (no in-context examples), ``"pool"`` (retrieved from the pool)
         or a list of Examples. ``threshold`` is accepted for GLiNER compatibility and has no
-        effect (generation gives no per-entity score). ``flat_ner`` drops overlapping
+        effect (generation gives no per-entity score; the model-level knob between precision
+        and recall is ``empty_bias``, set when loading). ``flat_ner`` drops overlapping
         entities, longer first.
         """
         return self.inference(
@@ -337,7 +381,8 @@ class OpenNER:
         (a backend may cap it with its own batch size)."""
         if threshold is not None:
             warnings.warn(
-                "threshold has no effect: generated entities carry no score",
+                "threshold has no effect: generated entities carry no score (to trade recall "
+                "for precision, load the model with empty_bias above 0)",
                 UserWarning,
                 stacklevel=2,
             )

@@ -162,6 +162,14 @@ def _build_parser() -> argparse.ArgumentParser:
                 "'raitner[constrained]' for the hf backends)",
             )
         command.add_argument(
+            "--empty-bias",
+            type=float,
+            metavar="B",
+            help="added to the score of the empty answer [] where it parts from non-empty ones: "
+            "above 0 the model answers [] more often (higher precision, lower recall), below 0 "
+            "less often; hf backends only; default: the model folder's own, else 0",
+        )
+        command.add_argument(
             "--model",
             help="a raitner model folder, an HF causal LM id or path; default: the embedded "
             "SmolLM2-135M-Instruct",
@@ -471,6 +479,7 @@ def _load_ner(args: argparse.Namespace, pool=None):
         max_text_tokens=args.max_text_tokens or None,
         backend=args.backend,
         constrained=args.constrained in (True, "yes"),
+        empty_bias=args.empty_bias,
     )
 
 

@@ -63,6 +63,9 @@ class EvalSettings:
     #: examples form the pool instead of the benchmark's ``pool_split`` (``pool_size`` still
     #: samples from them); None = the benchmark's own split (in-domain)
     pool_sources: list[str] | None = None
+    #: the bias for the empty answer (:mod:`raitner.infer.empty_bias`); run_evaluation sets
+    #: it to the one the model decodes with
+    empty_bias: float = 0.0
 
     def key(self, benchmark: str) -> dict[str, Any]:
         """What a benchmark's predictions depend on (a rerun reuses them only if equal)."""
@@ -71,6 +74,8 @@ class EvalSettings:
         settings.pop("batch_size")
         if settings["pool_sources"] is None:
             settings.pop("pool_sources")  # keeps earlier in-domain caches valid
+        if not settings["empty_bias"]:
+            settings.pop("empty_bias")  # keeps caches from before the setting valid
         settings["benchmark"] = benchmark
         settings["exclude_types"] = list(self.exclude_types)
         return settings
@@ -274,7 +279,9 @@ def _decoding_runs(ner: Any, settings: EvalSettings) -> list[tuple[bool, Any, Ev
 
 def _with_backend(settings: EvalSettings, ner: Any) -> EvalSettings:
     """``settings`` with the name of the backend the model runs on (checked against the one
-    the settings name, if any, which may be the one it fell back from)."""
+    the settings name, if any, which may be the one it fell back from) and the empty-answer
+    bias it decodes with."""
+    settings = replace(settings, empty_bias=float(getattr(ner, "empty_bias", 0.0)))
     name = getattr(ner, "backend_name", None)
     if not name:
         return settings

@@ -12,7 +12,9 @@
 
 ``constrained=True`` restricts every answer to a JSON list of strings: the Hugging Face
 backends get the xgrammar logits processors of :mod:`raitner.infer.constrained`, vLLM its own
-structured outputs with the same schema.
+structured outputs with the same schema. ``empty_bias`` (the Hugging Face backends only) adds
+a bias to the empty answer ``[]`` where it parts from non-empty ones
+(:mod:`raitner.infer.empty_bias`); with both, the bias comes before the constraint's mask.
 
 Nothing here imports torch, transformers, xgrammar or vLLM until a backend is built.
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
@@ -73,6 +75,8 @@ def make_backend(
     batch_size: int = 16,
     stop_tokens: Sequence[str] = (),
     constrained: bool = False,
+    empty_bias: float = 0.0,
+    render_answer: Callable[[Sequence[str]], str] | None = None,
     **vllm_options: Any,
 ) -> Any:
     """A :class:`~raitner.infer.backends.GenerationBackend` called ``name`` (None: default).
@@ -83,9 +87,22 @@ def make_backend(
     for the default), or an engine already started (a ``vllm.LLM``, used with ``tokenizer``);
     ``vllm_options`` go to vLLM (``dtype``, ``gpu_memory_utilization`` …) and ``batch_size``
     does not apply (vLLM schedules its own batches).
+
+    ``empty_bias`` is added to the score of the empty answer's token where it parts from
+    non-empty answers rendered by ``render_answer`` (default: the RA-IT templates'
+    ``Template.render_answer``); see :mod:`raitner.infer.empty_bias`. vLLM cannot apply it:
+    a non-zero bias with ``name="vllm"`` is an error.
     """
     name = check_backend(name)
+    empty_bias = _checked_bias(empty_bias)
     if name == "vllm":
+        if empty_bias:
+            from raitner.errors import RaitnerError
+
+            raise RaitnerError(
+                f"an empty-answer bias ({empty_bias:g}) is applied by the hf and hf-prefix "
+                "backends only; use one of them, or set the bias to 0 to run on vLLM without it"
+            )
         from raitner.infer.vllm_backend import VLLMBackend
 
         if model is None or isinstance(model, (str, os.PathLike)):
@@ -103,14 +120,61 @@ def make_backend(
         name = FALLBACKS[name]
         logger.info("the model has layers without a key/value cache: using backend %r", name)
     backend_class: type = PrefixReuseHFBackend if name == "hf-prefix" else HFBackend
-    factory = _constraint(model, tokenizer, stop_tokens) if constrained else None
-    return backend_class(
+    answer = render_answer or _template_answer
+    backend = backend_class(
         model,
         tokenizer,
         batch_size=batch_size,
         stop_tokens=stop_tokens,
-        logits_processor_factory=factory,
+        logits_processor_factory=_processors(
+            model, tokenizer, stop_tokens, constrained, empty_bias, answer
+        ),
     )
+    # what with_constrained needs to rebuild the factory for the other decoding
+    backend.constrained, backend.empty_bias, backend.answer_renderer = (
+        bool(constrained),
+        empty_bias,
+        answer,
+    )
+    return backend
+
+
+def _checked_bias(bias: float) -> float:
+    import math
+
+    if isinstance(bias, bool) or not isinstance(bias, (int, float)) or not math.isfinite(bias):
+        raise ValueError(f"empty_bias must be a finite number, got {bias!r}")
+    return float(bias)
+
+
+def _template_answer(mentions: Sequence[str]) -> str:
+    from raitner.prompts.templates import default_template_id, get_template
+
+    return get_template(default_template_id("en")).render_answer(mentions)
+
+
+def _processors(
+    model: Any,
+    tokenizer: Any,
+    stop_tokens: Sequence[str],
+    constrained: bool,
+    empty_bias: float,
+    render_answer: Callable[[Sequence[str]], str],
+) -> Callable[[], list[Any]] | None:
+    """The HF backends' ``logits_processor_factory`` for these decoding settings (None: plain
+    greedy decoding). The bias comes first, so the constraint's mask has the last word."""
+    factories = []
+    if empty_bias:
+        from raitner.infer.empty_bias import empty_bias_factory
+
+        factories.append(empty_bias_factory(tokenizer, render_answer, empty_bias))
+    if constrained:
+        factories.append(_constraint(model, tokenizer, stop_tokens))
+    if not factories:
+        return None
+    if len(factories) == 1:
+        return factories[0]
+    return lambda: [processor for factory in factories for processor in factory()]
 
 
 def _constraint(model: Any, tokenizer: Any, stop_tokens: Sequence[str]) -> Any:
@@ -133,13 +197,19 @@ def with_constrained(backend: Any, constrained: bool) -> Any:
     if callable(own):
         return own(constrained)
     if hasattr(backend, "logits_processor_factory"):  # the Hugging Face backends
-        if (backend.logits_processor_factory is not None) == constrained:
+        if getattr(backend, "constrained", backend.logits_processor_factory is not None) == (
+            constrained
+        ):
             return backend
         variant = copy.copy(backend)
-        variant.logits_processor_factory = (
-            _constraint(backend.model, backend.tokenizer, backend.stop_tokens)
-            if constrained
-            else None
+        variant.constrained = constrained
+        variant.logits_processor_factory = _processors(
+            backend.model,
+            backend.tokenizer,
+            backend.stop_tokens,
+            constrained,
+            getattr(backend, "empty_bias", 0.0),
+            getattr(backend, "answer_renderer", _template_answer),
         )
         if hasattr(variant, "stats"):  # work counters belong to one backend object
             variant.stats = type(backend.stats)()

@@ -102,6 +102,24 @@ def _settings_not_read(retrieval: dict[str, Any]) -> list[str]:
     return [key for key in retrieval if key in known and key not in read]
 
 
+def _inference_lines(inference: dict[str, Any] | None) -> list[str]:
+    """The decoding defaults of ``raitner.json``'s ``inference`` section (none: nothing)."""
+    if not inference:
+        return []
+    lines = ["## Decoding", ""]
+    bias = inference.get("empty_bias")
+    if bias is not None:
+        lines += [
+            f"`OpenNER.from_pretrained` decodes this model with an empty-answer bias of `{bias}` "
+            "(`inference.empty_bias` in `raitner.json`): that much is added to the score of the "
+            "empty answer `[]` where it parts from non-empty ones, so the model answers `[]` "
+            "more often than plain greedy decoding would (precision for recall). Pass "
+            "`empty_bias=0` (`--empty-bias 0`) for plain greedy answers.",
+            "",
+        ]
+    return lines
+
+
 def render_model_card(info: dict[str, Any]) -> str:
     """Markdown for ``README.md`` from the ``raitner.json`` dictionary."""
     dataset = info["dataset"]
@@ -142,6 +160,7 @@ def render_model_card(info: dict[str, Any]) -> str:
         "",
         *_retrieval_lines(info.get("retrieval")),
         "",
+        *_inference_lines(info.get("inference")),
         "## Training data",
         "",
         f"{dataset['samples']} conversations ({dataset['trained_samples']} trained); mean "
