@@ -97,3 +97,33 @@ def test_the_command_prints_the_table_and_refuses_what_cannot_be_compared(
     assert "is not a raitner eval output folder" in capsys.readouterr().err
     assert main(["compare", str(oracle), str(oracle), "--decoding", "constrained"]) == 2
     assert "no constrained decoding; it has free" in capsys.readouterr().err
+
+
+class TwoDecodingsBackend(ScriptedBackend):
+    """Silent when free, right when constrained: what `--constrained both` reports apart."""
+
+    def __init__(self, examples, constrained=False):
+        super().__init__(examples, lambda ex: constrained)
+        self.examples = examples
+
+    def with_constrained(self, constrained):
+        return TwoDecodingsBackend(self.examples, constrained)
+
+
+def test_the_two_decodings_of_one_run_compared(tmp_path, data_root, capsys):
+    gold = [ex for b in ("crossner_ai", "mit_movie") for ex in load_benchmark(b, "test", data_root)]
+    ner = OpenNER(TwoDecodingsBackend(gold), EN, max_text_tokens=None)
+    ner.backend_name = "hf"
+    settings = EvalSettings(
+        benchmarks=["crossner_ai", "mit_movie"], limit=12, seed=1, model="two", constrained="both"
+    )
+    out = tmp_path / "both"
+    run_evaluation(ner, settings, out, data_root=data_root, show_progress=False)
+    result = compare_evaluations(out, out, decoding="free", decoding_b="constrained", resamples=200)
+    assert (result["a_avg"], result["b_avg"]) == (0.0, 100.0) and result["significant"]
+    assert compare_evaluations(out, out, decoding="constrained", resamples=200)["delta"] == 0.0
+    assert main(["compare", str(out), str(out), "--decoding-b", "constrained"]) == 0
+    printed = capsys.readouterr().out
+    assert f"A: {out} (two, free decoding)" in printed
+    assert f"B: {out} (two, constrained decoding)" in printed
+    assert "| mit_movie | 12 | 0.00 | 100.00 | +100.00 |" in printed

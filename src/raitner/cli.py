@@ -255,6 +255,12 @@ def _build_parser() -> argparse.ArgumentParser:
         default="free",
         help="which decoding of an eval run with --constrained (default: free)",
     )
+    compare.add_argument(
+        "--decoding-b",
+        choices=("free", "constrained"),
+        help="B's decoding, when it differs from A's (e.g. the same --constrained both folder "
+        "twice: free against constrained)",
+    )
     compare.add_argument("--resamples", type=int, default=2000)
     compare.add_argument("--confidence", type=float, default=0.95)
     compare.add_argument("--json", type=Path, help="also write the comparison as JSON")
@@ -589,6 +595,7 @@ def _compare(args: argparse.Namespace) -> int:
         args.b,
         metric=args.metric,
         decoding=args.decoding,
+        decoding_b=args.decoding_b,
         resamples=args.resamples,
         confidence=args.confidence,
     )

@@ -65,16 +65,22 @@ def compare_evaluations(
     *,
     metric: str = "uniner",
     decoding: str = "free",
+    decoding_b: str | None = None,
     resamples: int = 2000,
     confidence: float = 0.95,
 ) -> dict[str, Any]:
-    """Per-benchmark F1 of A and B, the macro Δ = B − A and its bootstrap interval."""
+    """Per-benchmark F1 of A and B, the macro Δ = B − A and its bootstrap interval.
+
+    ``decoding`` picks the decoding of A (``free`` or ``constrained``, for a run with
+    ``--constrained both``), ``decoding_b`` that of B (default: the same); the two decodings of
+    one ``--constrained both`` run are compared by giving its folder twice."""
     if metric not in METRICS:
         raise CompareError(f"unknown metric {metric!r}; metrics: {', '.join(METRICS)}")
     folder_a, folder_b = Path(folder_a), Path(folder_b)
     data_a, data_b = load_text_counts(folder_a), load_text_counts(folder_b)
     bench_a = _benchmarks(data_a, decoding, folder_a)
-    bench_b = _benchmarks(data_b, decoding, folder_b)
+    decoding_b = decoding if decoding_b is None else decoding_b
+    bench_b = _benchmarks(data_b, decoding_b, folder_b)
     if sorted(bench_a) != sorted(bench_b):
         raise CompareError(
             f"the two evaluations cover different benchmarks: {folder_a} has "
@@ -102,6 +108,7 @@ def compare_evaluations(
         "b": {"folder": str(folder_b), "model": data_b.get("model")},
         "metric": metric,
         "decoding": decoding,
+        "decoding_b": decoding_b,
         "benchmarks": per_benchmark,
         "a_avg": sum(row["a"] for row in per_benchmark.values()) / len(per_benchmark),
         "b_avg": sum(row["b"] for row in per_benchmark.values()) / len(per_benchmark),
@@ -116,9 +123,12 @@ def compare_evaluations(
 def render_comparison(result: dict[str, Any]) -> str:
     """The comparison as a markdown table and one sentence."""
     labels = {"uniner": "UniNER F1", "ra_it": "RA-IT F1", "span": "span F1"}
+    decodings = ("", "")
+    if result.get("decoding_b", result["decoding"]) != result["decoding"]:
+        decodings = (f", {result['decoding']} decoding", f", {result['decoding_b']} decoding")
     lines = [
-        f"A: {result['a']['folder']} ({result['a']['model']})",
-        f"B: {result['b']['folder']} ({result['b']['model']})",
+        f"A: {result['a']['folder']} ({result['a']['model']}{decodings[0]})",
+        f"B: {result['b']['folder']} ({result['b']['model']}{decodings[1]})",
         "",
         f"| Benchmark | Texts | A {labels[result['metric']]} | B | B − A |",
         "|---|---:|---:|---:|---:|",
