@@ -12,7 +12,8 @@ and only there: a positive bias makes the model answer ``[]`` more often (fewer,
 mentions), a negative one less often; 0 leaves greedy decoding as it is. Everything after that
 step is plain greedy decoding. It is the decoding-time analogue of the confidence threshold of
 span-scoring NER models (GLiNER's ``threshold``), and like any threshold it should be chosen
-on data other than the test set (``docs/RESULTS.md`` shows how the default's was).
+on data other than the test set (``tools/tune_empty_bias.py``; ``docs/RESULTS.md`` has such a
+choice for the shipped default, and what it did on the test benchmarks).
 
 :func:`empty_answer_split` finds where the empty answer parts from non-empty ones for a
 tokenizer and template. Nothing here imports torch until a processor is called.
