@@ -239,3 +239,6 @@ def test_cli_takes_the_flag(lively_model_dir: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         main([*args, "--empty-bias", "lots"])
     assert "invalid float value: 'lots'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*args, "--empty-bias", "inf"])
+    assert "expected a finite number, got 'inf'" in capsys.readouterr().err

@@ -163,7 +163,7 @@ def _build_parser() -> argparse.ArgumentParser:
             )
         command.add_argument(
             "--empty-bias",
-            type=float,
+            type=_finite_float,
             metavar="B",
             help="added to the score of the empty answer [] where it parts from non-empty ones: "
             "above 0 the model answers [] more often (higher precision, lower recall), below 0 "
@@ -452,6 +452,18 @@ def _train(args: argparse.Namespace) -> int:
     output = train(config)
     print(f"trained model written to {output}")
     return 0
+
+
+def _finite_float(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _retrieval_overrides(args: argparse.Namespace) -> dict | None:
