@@ -94,20 +94,10 @@ def test_processor_biases_one_token_at_one_step() -> None:
 
 
 def first_step_margins(ner: OpenNER, token: int) -> list[float]:
-    """Per question of (TEXTS, LABELS), in answer order: the first answer step's score of
-    ``token`` minus the best other score, from a plain forward pass."""
-    import torch
+    """Per question of (TEXTS, LABELS), in answer order: the first-step margin of ``token``."""
+    from raitner.infer.empty_bias import first_step_margins as margins_of
 
-    backend, margins = ner.backend, []
-    with torch.inference_mode():
-        for conversation in ner.predictor.conversations(TEXTS, LABELS):
-            prompt = backend.render(conversation)
-            ids = backend.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
-            logits = backend.model(input_ids=ids["input_ids"]).logits[0, -1].float()
-            chosen = logits[token].item()
-            logits[token] = -float("inf")
-            margins.append(chosen - logits.max().item())
-    return margins
+    return margins_of(ner.backend, ner.predictor.conversations(TEXTS, LABELS), token)
 
 
 @pytest.mark.parametrize("backend", ["hf", "hf-prefix"])

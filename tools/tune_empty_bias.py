@@ -27,11 +27,10 @@ BIASES = [step / 4 for step in range(0, 13)]
 
 
 def question_records(ner, benchmark: str, args: argparse.Namespace) -> list[dict]:
-    import torch
     from tqdm.auto import tqdm
 
     from raitner.evaluate.runner import seeded_subset
-    from raitner.infer.empty_bias import empty_answer_split
+    from raitner.infer.empty_bias import empty_answer_split, first_step_margins
     from raitner.io.registry import get_benchmark
 
     spec = get_benchmark(benchmark)
@@ -47,26 +46,22 @@ def question_records(ner, benchmark: str, args: argparse.Namespace) -> list[dict
     answers: list[str] = []
     for offset in tqdm(range(0, len(conversations), 16), desc=f"{benchmark} answers"):
         answers += backend.generate(conversations[offset : offset + 16], args.max_new_tokens)
+    margins: list[float] = []
+    for offset in tqdm(range(0, len(conversations), 50), desc=f"{benchmark} margins"):
+        margins += first_step_margins(backend, conversations[offset : offset + 50], split.token)
     records = []
-    with torch.inference_mode():
-        pairs = enumerate(zip(conversations, answers, strict=True))
-        for index, (conversation, answer) in tqdm(pairs, total=len(answers), desc="margins"):
-            prompt = backend.render(conversation)
-            ids = backend.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
-            logits = backend.model(input_ids=ids["input_ids"]).logits[0, -1].float()
-            chosen = logits[split.token].item()
-            logits[split.token] = -float("inf")
-            gold = golds[index // len(types)]
-            label = types[index % len(types)]
-            records.append(
-                {
-                    "text": gold.id,
-                    "label": label,
-                    "gold": gold.mentions(label),
-                    "answer": answer,
-                    "margin": chosen - logits.max().item(),
-                }
-            )
+    for index, (answer, margin) in enumerate(zip(answers, margins, strict=True)):
+        gold = golds[index // len(types)]
+        label = types[index % len(types)]
+        records.append(
+            {
+                "text": gold.id,
+                "label": label,
+                "gold": gold.mentions(label),
+                "answer": answer,
+                "margin": margin,
+            }
+        )
     return records
 
 

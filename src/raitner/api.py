@@ -151,7 +151,7 @@ class OpenNER:
         overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
-        self.template = get_template(template) if isinstance(template, str) else template
+        self.template = _as_template(template)
         self.backend = backend
         #: the backend's name when a loader chose it (:data:`raitner.infer.select.BACKENDS`)
         self.backend_name: str | None = None
@@ -204,7 +204,7 @@ class OpenNER:
         if name == "vllm":
             raise ValueError("from_model wraps a transformers model; load vLLM by from_pretrained")
         chosen = template if template is not None else default_template_id(lang)
-        chosen_template = get_template(chosen) if isinstance(chosen, str) else chosen
+        chosen_template = _as_template(chosen)
         generator = make_backend(
             name,
             model,
@@ -288,7 +288,7 @@ class OpenNER:
             end_of_turn = (config.get("chat_template") or {}).get("end_of_turn")
             if end_of_turn:
                 stop_tokens.append(end_of_turn)
-        chosen_template = get_template(chosen) if isinstance(chosen, str) else chosen
+        chosen_template = _as_template(chosen)
         engine_options = {"dtype": dtype} if name == "vllm" and dtype is not None else {}
         generator = make_backend(
             name,
@@ -406,6 +406,11 @@ class OpenNER:
             texts, labels, examples=examples, batch_size=batch_size, show_progress=show_progress
         )
         return [prediction.raw_answers(self.template) for prediction in predictions]
+
+
+def _as_template(template: Template | str) -> Template:
+    """A template id looked up, a Template as it is."""
+    return get_template(template) if isinstance(template, str) else template
 
 
 def _template_for(config: dict[str, Any] | None, lang: str | None) -> str:

@@ -25,7 +25,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EmptyAnswerBias", "EmptyAnswerSplit", "empty_answer_split", "empty_bias_factory"]
+__all__ = [
+    "EmptyAnswerBias",
+    "EmptyAnswerSplit",
+    "empty_answer_split",
+    "empty_bias_factory",
+    "first_step_margins",
+]
 
 #: Non-empty answers whose tokens the empty answer's are compared with: mentions that start
 #: with a letter (either case), a digit, a space or punctuation.
@@ -114,3 +120,22 @@ def empty_bias_factory(
     ``logits_processor_factory`` (the split is computed once, here)."""
     split = empty_answer_split(tokenizer, render_answer)
     return lambda: [EmptyAnswerBias(split, bias)]
+
+
+def first_step_margins(backend: Any, conversations: Sequence[Any], token: int) -> list[float]:
+    """Per conversation: at the first answer step, the score of ``token`` minus the best other
+    score, from one forward pass over the prompt (``backend``: an HF backend, whose ``render``,
+    ``tokenizer`` and ``model`` are used). Decoding with a bias ``b`` on ``token`` at that step
+    picks it exactly where margin + b > 0."""
+    import torch
+
+    margins = []
+    with torch.inference_mode():
+        for conversation in conversations:
+            prompt = backend.render(conversation)
+            ids = backend.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
+            logits = backend.model(input_ids=ids["input_ids"]).logits[0, -1].float()
+            chosen = logits[token].item()
+            logits[token] = -float("inf")
+            margins.append(chosen - logits.max().item())
+    return margins
