@@ -581,8 +581,18 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_model_dir, dat
     logged_steps = [entry["step"] for entry in state["log_history"] if "loss" in entry]
     assert logged_steps == [1, 2, 3, 4, 5, 6]
 
-    # The resumed run ends where an uninterrupted one does.
+    # The resumed run ends where an uninterrupted one does, and reports the loss over all six
+    # steps (the trainer's own figure covers only the four after the checkpoint).
     straight = train(_config(tiny_model_dir, dataset, tmp_path / "straight", **settings))
+    straight_info = json.loads((straight / MODEL_INFO).read_text())
+    assert info["result"]["train_loss"] == pytest.approx(
+        straight_info["result"]["train_loss"], rel=1e-3
+    )
+    assert "train_loss_this_session" not in straight_info["result"]
+    later_steps = [e["loss"] for e in state["log_history"] if "loss" in e and e["step"] > 2]
+    assert info["result"]["train_loss_this_session"] == pytest.approx(
+        sum(later_steps) / len(later_steps), rel=1e-3
+    )
     resumed = load_file(output / "adapter_model.safetensors")
     uninterrupted = load_file(straight / "adapter_model.safetensors")
     assert resumed.keys() == uninterrupted.keys()
@@ -780,3 +790,17 @@ def test_two_processes_train_one_model_with_ddp(tiny_model_dir, data_dir, tmp_pa
     # 4 conversations, 1 per process and step, 2 processes: half an epoch per step.
     assert [entry["epoch"] for entry in state["log_history"] if "loss" in entry] == [0.5, 1.0]
     assert (output / MODEL_INFO).is_file() and not (output / ".final.tmp").exists()
+
+
+def test_the_mean_logged_loss_weights_each_log_by_the_steps_it_covers():
+    from raitner.train.sft import mean_logged_loss
+
+    history = [
+        {"loss": 2.0, "step": 10},
+        {"eval_loss": 9.0, "step": 10},
+        {"loss": 1.0, "step": 20},
+        {"loss": 0.5, "step": 25},  # the last log covers only five steps
+        {"train_loss": 7.0, "step": 25},
+    ]
+    assert mean_logged_loss(history) == pytest.approx((2.0 * 10 + 1.0 * 10 + 0.5 * 5) / 25)
+    assert mean_logged_loss([{"train_loss": 1.0, "step": 3}]) is None

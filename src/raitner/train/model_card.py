@@ -190,7 +190,7 @@ def render_model_card(info: dict[str, Any]) -> str:
         "",
         "## Result",
         "",
-        f"{result.get('global_step')} optimizer steps, final training loss "
+        f"{result.get('global_step')} optimizer steps, mean training loss over the run "
         f"{result.get('train_loss', float('nan')):.4f}"
         + (f" (resumed from `{result['resumed_from']}`)" if result.get("resumed_from") else "")
         + ".",

@@ -383,6 +383,23 @@ def _gradient_checkpointing(config: TrainConfig) -> bool:
     return config.gradient_checkpointing == "true"
 
 
+def mean_logged_loss(log_history: list[dict[str, Any]]) -> float | None:
+    """The mean training loss per optimizer step over every step in a trainer's log.
+
+    Each logged ``loss`` is the mean over the steps since the previous one, so it is weighted by
+    them; None when nothing was logged.
+    """
+    total = 0.0
+    steps = previous = 0
+    for entry in log_history:
+        if "loss" in entry:
+            span = int(entry["step"]) - previous
+            previous = int(entry["step"])
+            total += float(entry["loss"]) * span
+            steps += span
+    return total / steps if steps else None
+
+
 @dataclass
 class TrainingRun:
     """A prepared run: the trainer and everything ``raitner.json`` will say about it."""
@@ -407,6 +424,12 @@ class TrainingRun:
             "seconds_this_session": round(time.perf_counter() - started, 1),
             "resumed_from": self.resume_from,
         }
+        if self.resume_from:
+            # The trainer's figure averages only the steps of this session; the log holds them all.
+            whole_run = mean_logged_loss(self.trainer.state.log_history)
+            outcome["train_loss_this_session"] = outcome["train_loss"]
+            if whole_run is not None:
+                outcome["train_loss"] = whole_run
         return self._save_final(outcome)
 
     def model_info(self, outcome: dict[str, Any]) -> dict[str, Any]:
