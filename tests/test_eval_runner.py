@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from raitner.api import OpenNER
 from raitner.evaluate.runner import EvalSettings, run_evaluation, seeded_subset
 from raitner.io.registry import get_benchmark, load_benchmark
@@ -55,3 +57,82 @@ def test_gold_answers_score_100_and_rerun_resumes(tmp_path, data_root):
     changed = EvalSettings(benchmarks=["crossner_ai"], limit=20, seed=4, model="gold")
     run_evaluation(ner, changed, tmp_path, data_root=data_root, show_progress=False)
     assert backend.calls == 2 * asked  # other settings: predicted anew
+
+
+class StopsAfterBlocks(GoldBackend):
+    """A gold backend whose process 'dies' (KeyboardInterrupt) at its ``blocks + 1``-th call."""
+
+    def __init__(self, examples, template, blocks):
+        super().__init__(examples, template)
+        self.blocks_left = blocks
+
+    def generate(self, conversations, max_new_tokens):
+        if self.blocks_left == 0:
+            raise KeyboardInterrupt
+        self.blocks_left -= 1
+        return super().generate(conversations, max_new_tokens)
+
+
+def test_an_interrupted_benchmark_resumes_at_the_block_where_it_stopped(tmp_path, data_root):
+    template = get_template("ra-it-en-v1")
+    gold = load_benchmark("crossner_ai", "test", data_root)
+    settings = EvalSettings(
+        benchmarks=["crossner_ai"], limit=12, seed=5, model="gold", batch_size=8
+    )
+    asked = 12 * len([t for t in get_benchmark("crossner_ai").types if t != "misc"])
+    predictions = tmp_path / "run" / "predictions"
+
+    dying = StopsAfterBlocks(gold, template, blocks=5)
+    ner = OpenNER(dying, template, max_text_tokens=None)
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation(ner, settings, tmp_path / "run", data_root=data_root, show_progress=False)
+    assert dying.calls == 5 * 8
+    assert not (predictions / "crossner_ai.jsonl").exists()  # nothing half-written
+    assert (predictions / "crossner_ai.journal.jsonl").is_file()
+
+    rest = GoldBackend(gold, template)
+    resumed = OpenNER(rest, template, max_text_tokens=None)
+    run_evaluation(resumed, settings, tmp_path / "run", data_root=data_root, show_progress=False)
+    assert rest.calls == asked - 5 * 8  # only the questions without a saved answer
+    assert not (predictions / "crossner_ai.journal.jsonl").exists()
+
+    whole = GoldBackend(gold, template)
+    run_evaluation(
+        OpenNER(whole, template, max_text_tokens=None),
+        settings,
+        tmp_path / "whole",
+        data_root=data_root,
+        show_progress=False,
+    )
+    assert whole.calls == asked
+    uninterrupted = tmp_path / "whole" / "predictions" / "crossner_ai.jsonl"
+    assert (predictions / "crossner_ai.jsonl").read_text() == uninterrupted.read_text()
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert {row["name"]: row for row in report["rows"]}["gold (UniNER F1)"]["scores"] == {
+        "crossner_ai": 100.0
+    }
+
+
+def test_a_journal_from_other_settings_is_not_mixed_in(tmp_path, data_root):
+    template = get_template("ra-it-en-v1")
+    gold = load_benchmark("crossner_ai", "test", data_root)
+    first = EvalSettings(benchmarks=["crossner_ai"], limit=6, seed=5, model="gold", batch_size=4)
+    dying = StopsAfterBlocks(gold, template, blocks=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation(
+            OpenNER(dying, template, max_text_tokens=None),
+            first,
+            tmp_path,
+            data_root=data_root,
+            show_progress=False,
+        )
+    other = EvalSettings(benchmarks=["crossner_ai"], limit=6, seed=5, model="other", batch_size=4)
+    backend = GoldBackend(gold, template)
+    run_evaluation(
+        OpenNER(backend, template, max_text_tokens=None),
+        other,
+        tmp_path,
+        data_root=data_root,
+        show_progress=False,
+    )
+    assert backend.calls == 6 * len([t for t in get_benchmark("crossner_ai").types if t != "misc"])

@@ -26,6 +26,7 @@ from typing import Any
 from raitner.errors import RaitnerError
 from raitner.infer.backends import DEFAULT_MAX_NEW_TOKENS, GenerationBackend
 from raitner.infer.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS
+from raitner.infer.journal import AnswerJournal
 from raitner.infer.predictor import (
     DEFAULT_BATCH_SIZE,
     ExamplesArg,
@@ -340,10 +341,18 @@ class OpenNER:
         examples: ExamplesArg = None,
         batch_size: int | None = None,
         show_progress: bool = False,
+        journal: AnswerJournal | None = None,
     ) -> list[TextPrediction]:
-        """Full predictions: entities, raw answers, parse statuses, unaligned mentions."""
+        """Full predictions: entities, raw answers, parse statuses, unaligned mentions.
+        ``journal`` (:class:`raitner.infer.journal.AnswerJournal`) makes a long run
+        resumable: answers are kept as they come, and a rerun asks only the rest."""
         return self.predictor.predict(
-            texts, labels, examples=examples, batch_size=batch_size, show_progress=show_progress
+            texts,
+            labels,
+            examples=examples,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            journal=journal,
         )
 
     def predict_entities(

@@ -8,9 +8,11 @@ any other examples: out-domain). Raw answers are scored with UniversalNER's rule
 rule, and strict span F1 on the aligned entities.
 
 Predictions are written per benchmark, atomically, with the settings that produced them
-(backend and decoding included); a rerun with the same settings reuses them, so an
-interrupted evaluation resumes where it stopped. Nothing here imports torch: the model comes
-in as an object with a ``predict`` method (``raitner.OpenNER``).
+(backend and decoding included); a rerun with the same settings reuses them. Within a
+benchmark, answers are journalled block by block as they come back
+(``predictions/<benchmark>.journal.jsonl``, removed once the benchmark's predictions are
+written), so an interrupted evaluation resumes at the block where it stopped. Nothing here
+imports torch: the model comes in as an object with a ``predict`` method (``raitner.OpenNER``).
 
 Decoding: ``constrained=True`` evaluates answers constrained to a JSON list of strings
 (:mod:`raitner.infer.constrained`), ``"both"`` evaluates free and constrained decoding with the
@@ -32,6 +34,7 @@ import numpy as np
 from raitner.atomic import atomic_write
 from raitner.evaluate.metrics import NERResult, ra_it_f1, span_f1, uniner_f1
 from raitner.evaluate.report import build_table, render_markdown, write_report
+from raitner.infer.journal import AnswerJournal
 from raitner.infer.select import FALLBACKS
 from raitner.schema import Example
 
@@ -92,6 +95,11 @@ def seeded_subset(examples: Sequence[Example], limit: int | None, seed: int) -> 
 def _predictions_path(out_dir: Path, benchmark: str, constrained: bool = False) -> Path:
     suffix = ".constrained" if constrained else ""
     return out_dir / "predictions" / f"{benchmark}{suffix}.jsonl"
+
+
+def _journal_path(predictions_path: Path) -> Path:
+    """Where the answers of an unfinished benchmark are kept (:mod:`raitner.infer.journal`)."""
+    return predictions_path.with_name(predictions_path.stem + ".journal.jsonl")
 
 
 def _load_cached(path: Path, key: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -179,12 +187,14 @@ def predict_benchmark(
     elif settings.examples != "none":
         raise ValueError(f"examples must be 'none' or 'pool', got {settings.examples!r}")
 
+    journal = AnswerJournal(_journal_path(path), identity=key)
     predictions = ner.predict(
         [ex.text for ex in golds],
         types,
         examples=examples_arg,
         batch_size=settings.batch_size,
         show_progress=show_progress,
+        journal=journal,
     )
     records = []
     for example, prediction in zip(golds, predictions, strict=True):
@@ -195,6 +205,7 @@ def predict_benchmark(
         handle.write(json.dumps({"settings": key}, ensure_ascii=False) + "\n")
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    journal.discard()
     return golds, types, records
 
 

@@ -35,6 +35,7 @@ from raitner.infer.chunking import (
     merge_window_entities,
     split_text,
 )
+from raitner.infer.journal import AnswerJournal
 from raitner.infer.parse import AnswerStatus, parse_mentions
 from raitner.prompts.templates import Message, Template
 from raitner.schema import Entity, Example
@@ -260,6 +261,7 @@ class Predictor:
         examples: ExamplesArg = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        journal: AnswerJournal | None = None,
     ) -> list[TextPrediction]:
         """Entities for every text.
 
@@ -270,6 +272,8 @@ class Predictor:
                 a list of Examples used for every text, or one list of Examples per text.
             batch_size: questions per backend call (default: the predictor's).
             show_progress: override the predictor's setting.
+            journal: keeps each block's answers as they come (:mod:`raitner.infer.journal`);
+                a rerun with the same journal and questions asks only what it lacks.
         """
         if isinstance(texts, str):
             raise TypeError("texts must be a list of strings; use [text] for one text")
@@ -280,6 +284,7 @@ class Predictor:
             [self._messages(windows, query) for query in queries],
             batch_size or self.batch_size,
             self.show_progress if show_progress is None else show_progress,
+            journal,
         )
         by_text: list[list[tuple[_Query, str]]] = [[] for _ in texts]
         for query, answer in zip(queries, answers, strict=True):
@@ -296,15 +301,25 @@ class Predictor:
         return self.template.query_messages(window.text, query.label, query.examples)
 
     def _generate(
-        self, conversations: list[list[Message]], batch_size: int, show_progress: bool
+        self,
+        conversations: list[list[Message]],
+        batch_size: int,
+        show_progress: bool,
+        journal: AnswerJournal | None = None,
     ) -> list[str]:
         from tqdm.auto import tqdm
 
         answers: list[str] = []
+        if journal is not None:
+            answers = journal.start(conversations, self.max_new_tokens)
         with tqdm(
-            total=len(conversations), desc="questions", unit="q", disable=not show_progress
+            total=len(conversations),
+            initial=len(answers),
+            desc="questions",
+            unit="q",
+            disable=not show_progress,
         ) as bar:
-            for offset in range(0, len(conversations), batch_size):
+            for offset in range(len(answers), len(conversations), batch_size):
                 block = conversations[offset : offset + batch_size]
                 replies = self.backend.generate(block, self.max_new_tokens)
                 if len(replies) != len(block):
@@ -312,6 +327,8 @@ class Predictor:
                         f"the backend returned {len(replies)} answers for {len(block)} questions"
                     )
                 answers.extend(replies)
+                if journal is not None:
+                    journal.append(replies)
                 bar.update(len(block))
         return answers
 
