@@ -206,6 +206,43 @@ def test_predict_writes_one_record_per_line(tmp_path, tiny_model_dir, capsys):
             assert line["text"][entity["start"] : entity["end"]] == entity["text"]
 
 
+def test_interrupted_predict_resumes_from_its_journal(
+    tmp_path, tiny_model_dir, monkeypatch, capsys
+):
+    from raitner.infer.journal import AnswerJournal
+
+    source = tmp_path / "texts.jsonl"
+    texts = [f"Text number {i} mentions Paris and Obama ." for i in range(5)]
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    common = ["--labels", "person,location", "--model", str(tiny_model_dir)]
+    common += ["--max-new-tokens", "6", "--device", "cpu", "--batch-size", "3"]
+    whole = tmp_path / "whole.jsonl"
+    assert main(["predict", str(source), "-o", str(whole), *common]) == 0
+
+    saved = AnswerJournal.append
+    blocks = []
+
+    def append_then_die(self, answers):
+        saved(self, answers)
+        blocks.append(len(answers))
+        if len(blocks) == 2:
+            raise KeyboardInterrupt  # killed right after the second block was saved
+
+    output = tmp_path / "out.jsonl"
+    monkeypatch.setattr(AnswerJournal, "append", append_then_die)
+    assert main(["predict", str(source), "-o", str(output), *common]) == 130
+    assert not output.exists()
+    journal = tmp_path / "out.jsonl.journal"
+    assert journal.is_file()
+
+    monkeypatch.setattr(AnswerJournal, "append", saved)
+    capsys.readouterr()
+    assert main(["predict", str(source), "-o", str(output), *common]) == 0
+    assert "(6 answers reused from" in capsys.readouterr().out
+    assert output.read_text() == whole.read_text()  # the same answers as an uninterrupted run
+    assert not journal.exists()
+
+
 def test_predict_bad_line_names_file_and_line(tmp_path, tiny_model_dir, capsys):
     source = tmp_path / "texts.jsonl"
     source.write_text('{"text": "ok"}\n{"id": 3}\n')

@@ -541,20 +541,35 @@ def _predict(args: argparse.Namespace) -> int:
     from raitner.atomic import atomic_write
 
     default_labels = [x.strip() for x in (args.labels or "").split(",") if x.strip()]
+    from raitner.infer.journal import AnswerJournal
+
     rows = _read_predict_input(args.input, default_labels)
     ner = _load_ner(args, pool=args.pool)
+    # answers are kept as they come: an interrupted run, started again, asks only the rest
+    journal = AnswerJournal(
+        args.output.with_name(args.output.name + ".journal"),
+        identity={
+            "model": args.model or "embedded-default",
+            "backend": getattr(ner, "backend_name", args.backend),
+            "constrained": bool(getattr(ner, "constrained", False)),
+            "empty_bias": getattr(ner, "empty_bias", None),
+        },
+    )
     predictions = ner.predict(
         [row["text"] for row in rows],
         [row["labels"] for row in rows],
         examples="pool" if args.examples == "pool" else None,
         batch_size=args.batch_size,
         show_progress=True,
+        journal=journal,
     )
     with atomic_write(args.output) as handle:
         for row, prediction in zip(rows, predictions, strict=True):
             record = {"id": row["id"], **prediction.to_record(ner.template)}
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    print(f"wrote {len(rows)} predictions to {args.output}")
+    journal.discard()
+    resumed = f" ({journal.resumed} answers reused from {journal.path})" if journal.resumed else ""
+    print(f"wrote {len(rows)} predictions to {args.output}{resumed}")
     return 0
 
 
