@@ -73,6 +73,12 @@ class StopsAfterBlocks(GoldBackend):
         return super().generate(conversations, max_new_tokens)
 
 
+def _evaluate(backend, settings, out_dir, data_root):
+    template = get_template("ra-it-en-v1")
+    ner = OpenNER(backend, template, max_text_tokens=None)
+    return run_evaluation(ner, settings, out_dir, data_root=data_root, show_progress=False)
+
+
 def test_an_interrupted_benchmark_resumes_at_the_block_where_it_stopped(tmp_path, data_root):
     template = get_template("ra-it-en-v1")
     gold = load_benchmark("crossner_ai", "test", data_root)
@@ -83,27 +89,19 @@ def test_an_interrupted_benchmark_resumes_at_the_block_where_it_stopped(tmp_path
     predictions = tmp_path / "run" / "predictions"
 
     dying = StopsAfterBlocks(gold, template, blocks=5)
-    ner = OpenNER(dying, template, max_text_tokens=None)
     with pytest.raises(KeyboardInterrupt):
-        run_evaluation(ner, settings, tmp_path / "run", data_root=data_root, show_progress=False)
+        _evaluate(dying, settings, tmp_path / "run", data_root)
     assert dying.calls == 5 * 8
     assert not (predictions / "crossner_ai.jsonl").exists()  # nothing half-written
     assert (predictions / "crossner_ai.journal.jsonl").is_file()
 
     rest = GoldBackend(gold, template)
-    resumed = OpenNER(rest, template, max_text_tokens=None)
-    run_evaluation(resumed, settings, tmp_path / "run", data_root=data_root, show_progress=False)
+    _evaluate(rest, settings, tmp_path / "run", data_root)
     assert rest.calls == asked - 5 * 8  # only the questions without a saved answer
     assert not (predictions / "crossner_ai.journal.jsonl").exists()
 
     whole = GoldBackend(gold, template)
-    run_evaluation(
-        OpenNER(whole, template, max_text_tokens=None),
-        settings,
-        tmp_path / "whole",
-        data_root=data_root,
-        show_progress=False,
-    )
+    _evaluate(whole, settings, tmp_path / "whole", data_root)
     assert whole.calls == asked
     uninterrupted = tmp_path / "whole" / "predictions" / "crossner_ai.jsonl"
     assert (predictions / "crossner_ai.jsonl").read_text() == uninterrupted.read_text()
@@ -117,22 +115,9 @@ def test_a_journal_from_other_settings_is_not_mixed_in(tmp_path, data_root):
     template = get_template("ra-it-en-v1")
     gold = load_benchmark("crossner_ai", "test", data_root)
     first = EvalSettings(benchmarks=["crossner_ai"], limit=6, seed=5, model="gold", batch_size=4)
-    dying = StopsAfterBlocks(gold, template, blocks=2)
     with pytest.raises(KeyboardInterrupt):
-        run_evaluation(
-            OpenNER(dying, template, max_text_tokens=None),
-            first,
-            tmp_path,
-            data_root=data_root,
-            show_progress=False,
-        )
+        _evaluate(StopsAfterBlocks(gold, template, blocks=2), first, tmp_path, data_root)
     other = EvalSettings(benchmarks=["crossner_ai"], limit=6, seed=5, model="other", batch_size=4)
     backend = GoldBackend(gold, template)
-    run_evaluation(
-        OpenNER(backend, template, max_text_tokens=None),
-        other,
-        tmp_path,
-        data_root=data_root,
-        show_progress=False,
-    )
+    _evaluate(backend, other, tmp_path, data_root)
     assert backend.calls == 6 * len([t for t in get_benchmark("crossner_ai").types if t != "misc"])
