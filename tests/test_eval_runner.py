@@ -121,3 +121,15 @@ def test_a_journal_from_other_settings_is_not_mixed_in(tmp_path, data_root):
     backend = GoldBackend(gold, template)
     _evaluate(backend, other, tmp_path, data_root)
     assert backend.calls == 6 * len([t for t in get_benchmark("crossner_ai").types if t != "misc"])
+
+
+def test_progress_names_each_benchmark(tmp_path, data_root, capsys):
+    template = get_template("ra-it-en-v1")
+    gold = load_benchmark("crossner_ai", "test", data_root)
+    ner = OpenNER(GoldBackend(gold, template), template, max_text_tokens=None)
+    settings = EvalSettings(benchmarks=["crossner_ai"], limit=3, seed=5, model="gold")
+    n_types = len([t for t in get_benchmark("crossner_ai").types if t != "misc"])
+    run_evaluation(ner, settings, tmp_path, data_root=data_root, show_progress=True)
+    assert f"crossner_ai: 3 texts x {n_types} types (test split)" in capsys.readouterr().err
+    run_evaluation(ner, settings, tmp_path, data_root=data_root, show_progress=True)
+    assert "crossner_ai: saved predictions reused" in capsys.readouterr().err

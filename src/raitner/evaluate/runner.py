@@ -24,6 +24,7 @@ unparseable answers of each. The model is switched with ``ner.with_constrained(f
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -161,6 +162,8 @@ def predict_benchmark(
     spec = get_benchmark(benchmark)
     golds, types, cached = _with_saved(spec, benchmark, settings, data_root, out_dir)
     if cached is not None:
+        if show_progress:
+            print(f"{benchmark}: saved predictions reused", file=sys.stderr)
         return golds, types, cached
     key = settings.key(benchmark)
     path = _predictions_path(out_dir, benchmark, settings.constrained is True)
@@ -188,6 +191,11 @@ def predict_benchmark(
         raise ValueError(f"examples must be 'none' or 'pool', got {settings.examples!r}")
 
     journal = AnswerJournal(_journal_path(path), identity=key)
+    if show_progress:
+        print(
+            f"{benchmark}: {len(golds)} texts x {len(types)} types ({settings.split} split)",
+            file=sys.stderr,
+        )
     predictions = ner.predict(
         [ex.text for ex in golds],
         types,
