@@ -172,10 +172,38 @@ def test_source_subset_larger_than_source_is_refused(tmp_path, capsys, data_root
     assert "crossner_ai:train@101" in err and "has 100" in err
 
 
-@pytest.mark.parametrize("args", [["--k", "0"], ["--sample", "0"]])
+@pytest.mark.parametrize("args", [["--k", "0"], ["--sample", "0"], ["--pool-k", "-1"]])
 def test_build_rejects_bad_numbers(tmp_path, capsys, args):
-    assert main(["build", "sample:pile_ner_150", "-o", str(tmp_path / "x.jsonl"), *args]) == 2
-    assert "must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["build", "sample:pile_ner_150", "-o", str(tmp_path / "x.jsonl"), *args])
+    assert stop.value.code == 2
+    assert f"argument {args[0]}: must be at least" in capsys.readouterr().err
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "minimum"),
+    [
+        ("--limit", "0", 1),  # once read as "a report over no text"
+        ("--limit", "-3", 1),  # once numpy's "negative dimensions are not allowed"
+        ("--batch-size", "0", 1),
+        ("--max-new-tokens", "0", 1),  # once an evaluation of empty answers
+        ("--k", "0", 1),
+        ("--pool-size", "0", 1),
+        ("--max-text-tokens", "-1", 0),
+        ("--limit", "ten", None),
+    ],
+)
+def test_eval_rejects_bad_numbers_before_loading_a_model(tmp_path, capsys, option, value, minimum):
+    with pytest.raises(SystemExit) as stop:
+        main(["eval", "--benchmarks", "crossner_ai", "-o", str(tmp_path / "e"), option, value])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    if minimum is None:
+        assert f"argument {option}: invalid int value: '{value}'" in err
+    else:
+        assert f"argument {option}: must be at least {minimum}, got {value}" in err
+    assert not (tmp_path / "e").exists()
 
 
 def test_predict_writes_one_record_per_line(tmp_path, tiny_model_dir, capsys):
@@ -231,6 +259,9 @@ def test_interrupted_predict_resumes_from_its_journal(
     output = tmp_path / "out.jsonl"
     monkeypatch.setattr(AnswerJournal, "append", append_then_die)
     assert main(["predict", str(source), "-o", str(output), *common]) == 130
+    assert "answers so far are journalled in <output>.journal: the same command resumes" in (
+        capsys.readouterr().err
+    )
     assert not output.exists()
     journal = tmp_path / "out.jsonl.journal"
     assert journal.is_file()

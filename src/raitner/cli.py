@@ -66,9 +66,12 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument("--output", "-o", required=True, type=Path, help="dataset .jsonl to write")
     build.add_argument("--mode", choices=["vanilla", "ra-it"], default="ra-it")
     build.add_argument("--strategy", choices=STRATEGIES, default="nn", help="retrieval strategy")
-    build.add_argument("--k", type=int, default=2, help="examples per sample (paper: 2)")
+    build.add_argument("--k", type=_positive_int, default=2, help="examples per sample (paper: 2)")
     build.add_argument(
-        "--pool-k", type=int, default=128, help="K nearest to draw from for diverse NN (paper: 128)"
+        "--pool-k",
+        type=_positive_int,
+        default=128,
+        help="K nearest to draw from for diverse NN (paper: 128)",
     )
     build.add_argument(
         "--bm25-threshold", type=float, default=20.0, help="BM25 filter threshold (paper: 20)"
@@ -88,7 +91,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "'hashing' = a torch-free character n-gram embedder for dry runs",
     )
     build.add_argument("--cache-dir", type=Path, help="embedding cache (default: $RAITNER_CACHE)")
-    build.add_argument("--sample", type=int, help="use a seeded random subset of N inputs")
+    build.add_argument(
+        "--sample", type=_positive_int, help="use a seeded random subset of N inputs"
+    )
     build.add_argument("--template", help="template id (default: ra-it-<lang>-v1)")
     build.add_argument(
         "--negative-probability",
@@ -175,7 +180,9 @@ def _build_parser() -> argparse.ArgumentParser:
             "SmolLM2-135M-Instruct",
         )
         command.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda if available)")
-        command.add_argument("--batch-size", type=int, default=16, help="questions per forward")
+        command.add_argument(
+            "--batch-size", type=_positive_int, default=16, help="questions per forward"
+        )
         command.add_argument("--lang", choices=["en", "zh"], help="template language (base models)")
         command.add_argument(
             "--pool",
@@ -184,12 +191,12 @@ def _build_parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--examples", choices=["none", "pool"], default="none")
         command.add_argument("--strategy", choices=STRATEGIES, help="retrieval strategy")
-        command.add_argument("--k", type=int, help="examples per text")
+        command.add_argument("--k", type=_positive_int, help="examples per text")
         command.add_argument("--bm25-threshold", type=float, help="BM25 filter threshold")
-        command.add_argument("--max-new-tokens", type=int, default=256)
+        command.add_argument("--max-new-tokens", type=_positive_int, default=256)
         command.add_argument(
             "--max-text-tokens",
-            type=int,
+            type=_int_at_least(0),
             default=256,
             help="longer texts are split into overlapping windows; 0 = never split",
         )
@@ -228,13 +235,17 @@ def _build_parser() -> argparse.ArgumentParser:
         help="comma-separated benchmark names (default: the paper's 7 English ones)",
     )
     evaluate.add_argument("--split", default="test")
-    evaluate.add_argument("--limit", type=int, help="seeded random subset of N texts each")
+    evaluate.add_argument(
+        "--limit", type=_positive_int, help="seeded random subset of N texts each (default: all)"
+    )
     evaluate.add_argument("--seed", type=int, default=42)
     evaluate.add_argument(
         "--exclude-types", default="misc", help="types not asked (UniversalNER dropped misc)"
     )
     evaluate.add_argument(
-        "--pool-size", type=int, help="with --examples pool: sample N examples of --pool-split"
+        "--pool-size",
+        type=_positive_int,
+        help="with --examples pool: sample N examples of --pool-split",
     )
     evaluate.add_argument("--pool-split", default="train")
     evaluate.add_argument("--output", "-o", type=Path, default=Path("out/eval"))
@@ -366,17 +377,10 @@ def _build(args: argparse.Namespace) -> int:
     from raitner.data.negatives import NegativeSampling
     from raitner.sources import load_sources
 
-    if args.k < 1:
-        raise RaitnerError(f"--k must be at least 1, got {args.k}")
     examples = load_sources(args.inputs, args.data_root, seed=args.seed)
-    if args.sample is not None:
-        if args.sample < 1:
-            raise RaitnerError(f"--sample must be at least 1, got {args.sample}")
-        if args.sample < len(examples):
-            chosen = np.random.default_rng(args.seed).choice(
-                len(examples), args.sample, replace=False
-            )
-            examples = [examples[i] for i in sorted(chosen)]
+    if args.sample is not None and args.sample < len(examples):
+        chosen = np.random.default_rng(args.seed).choice(len(examples), args.sample, replace=False)
+        examples = [examples[i] for i in sorted(chosen)]
     retrieval = None
     embedder = cache = None
     pool = None
@@ -452,6 +456,25 @@ def _train(args: argparse.Namespace) -> int:
     output = train(config)
     print(f"trained model written to {output}")
     return 0
+
+
+def _int_at_least(minimum: int):
+    """An argparse type: an integer no smaller than ``minimum`` (checked before any model
+    is loaded, so a typo costs no wait)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
 
 
 def _finite_float(text: str) -> float:
@@ -663,6 +686,15 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
+#: what an interrupted command keeps for the next run of the same command
+_KEPT_WHEN_INTERRUPTED = {
+    "train": "checkpoints are kept in --output-dir",
+    "eval": "answers so far are journalled under --output",
+    "predict": "answers so far are journalled in <output>.journal",
+    "reproduce": "finished stages and their checkpoints are kept",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -694,7 +726,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, Terminated)
         how = "terminated (SIGTERM)" if terminated else "interrupted"
-        print(f"raitner: {how}; nothing partial was written", file=sys.stderr)
+        kept = _KEPT_WHEN_INTERRUPTED.get(args.command)
+        after = f"; {kept}: the same command resumes" if kept else ""
+        print(f"raitner: {how}; no output was half-written{after}", file=sys.stderr)
         return 143 if terminated else 130
     except BrokenPipeError:
         # The reader of our output went away (`raitner … | head`): stop quietly, as a shell
