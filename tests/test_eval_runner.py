@@ -133,3 +133,34 @@ def test_progress_names_each_benchmark(tmp_path, data_root, capsys):
     assert f"crossner_ai: 3 texts x {n_types} types (test split)" in capsys.readouterr().err
     run_evaluation(ner, settings, tmp_path, data_root=data_root, show_progress=True)
     assert "crossner_ai: saved predictions reused" in capsys.readouterr().err
+
+
+def test_predictions_are_not_reused_under_other_generation_limits(tmp_path, data_root):
+    template = get_template("ra-it-en-v1")
+    gold = load_benchmark("crossner_ai", "test", data_root)
+    settings = EvalSettings(benchmarks=["crossner_ai"], limit=2, seed=5, model="gold")
+    asked = 2 * len([t for t in get_benchmark("crossner_ai").types if t != "misc"])
+    backend = GoldBackend(gold, template)
+
+    def evaluate(**limits):
+        ner = OpenNER(backend, template, **limits)
+        return run_evaluation(ner, settings, tmp_path, data_root=data_root, show_progress=False)
+
+    table = evaluate(max_new_tokens=64, max_text_tokens=None)
+    assert table["settings"]["generation_limits"]["max_new_tokens"] == 64
+    evaluate(max_new_tokens=64, max_text_tokens=None)
+    assert backend.calls == asked  # same limits: reused
+    evaluate(max_new_tokens=256, max_text_tokens=None)
+    assert backend.calls == 2 * asked  # answers cut at 64 tokens are not those of 256
+    evaluate(max_new_tokens=256, max_text_tokens=512)
+    assert backend.calls == 3 * asked
+
+    # a file written before the limits were recorded (header without them) is reused
+    saved = tmp_path / "predictions" / "crossner_ai.jsonl"
+    lines = saved.read_text(encoding="utf-8").splitlines()
+    header = json.loads(lines[0])
+    assert header["limits"]["max_text_tokens"] == 512
+    del header["limits"]
+    saved.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n", encoding="utf-8")
+    evaluate(max_new_tokens=32, max_text_tokens=None)
+    assert backend.calls == 3 * asked

@@ -103,25 +103,51 @@ def _journal_path(predictions_path: Path) -> Path:
     return predictions_path.with_name(predictions_path.stem + ".journal.jsonl")
 
 
-def _load_cached(path: Path, key: dict[str, Any]) -> list[dict[str, Any]] | None:
+def generation_limits(ner: Any) -> dict[str, Any] | None:
+    """The model's limits on answers and texts (``max_new_tokens``, ``max_text_tokens``,
+    ``overlap_tokens``), which change its answers; None for a model object without them."""
+    predictor = getattr(ner, "predictor", None)
+    if predictor is None:
+        return None
+    return {
+        "max_new_tokens": predictor.max_new_tokens,
+        "max_text_tokens": predictor.max_text_tokens,
+        "overlap_tokens": predictor.overlap_tokens,
+    }
+
+
+def _load_cached(
+    path: Path, key: dict[str, Any], limits: dict[str, Any] | None = None
+) -> list[dict[str, Any]] | None:
+    """Saved records for ``key``. The generation limits are saved beside the key since
+    session 28: a file that records other limits is not reused; one from before, which
+    records none, is (its limits are unknown)."""
     if not path.is_file():
         return None
     with open(path, encoding="utf-8") as handle:
         header = json.loads(handle.readline() or "{}")
         if header.get("settings") != key:
             return None
+        saved_limits = header.get("limits")
+        if limits is not None and saved_limits is not None and saved_limits != limits:
+            return None
         return [json.loads(line) for line in handle if line.strip()]
 
 
 def _with_saved(
-    spec: Any, benchmark: str, settings: EvalSettings, data_root: str | Path | None, out_dir: Path
+    spec: Any,
+    benchmark: str,
+    settings: EvalSettings,
+    data_root: str | Path | None,
+    out_dir: Path,
+    limits: dict[str, Any] | None = None,
 ) -> tuple[list[Example], list[str], list[dict[str, Any]] | None]:
     """The gold texts, the types asked and the saved prediction records (None if there are
-    none for exactly these settings and texts)."""
+    none for exactly these settings, generation limits and texts)."""
     types = [t for t in spec.types if t not in settings.exclude_types]
     golds = seeded_subset(spec.load(settings.split, data_root), settings.limit, settings.seed)
     path = _predictions_path(out_dir, benchmark, settings.constrained is True)
-    cached = _load_cached(path, settings.key(benchmark))
+    cached = _load_cached(path, settings.key(benchmark), limits)
     if cached is None or [r["id"] for r in cached] != [ex.id for ex in golds]:
         return golds, types, None
     return golds, types, cached
@@ -150,8 +176,14 @@ def predict_benchmark(
     embedder: Any = None,
     embedding_cache: Any = None,
     show_progress: bool = True,
+    check_limits: bool = True,
 ) -> tuple[list[Example], list[str], list[dict[str, Any]]]:
     """``(gold examples, types asked, prediction records)`` for one benchmark.
+
+    Saved predictions are reused only for the model's generation limits
+    (:func:`generation_limits`); ``check_limits=False`` skips reading them from ``ner``, for a
+    caller whose ``out_dir`` is already specific to them and whose model is loaded lazily
+    (``raitner reproduce``).
 
     ``embedding_cache`` (a :class:`raitner.retrieval.cache.EmbeddingCache`) keeps the pool's
     and the texts' embeddings across benchmarks and runs: an out-domain pool shared by every
@@ -160,7 +192,8 @@ def predict_benchmark(
     from raitner.io.registry import get_benchmark
 
     spec = get_benchmark(benchmark)
-    golds, types, cached = _with_saved(spec, benchmark, settings, data_root, out_dir)
+    limits = generation_limits(ner) if check_limits else None
+    golds, types, cached = _with_saved(spec, benchmark, settings, data_root, out_dir, limits)
     if cached is not None:
         if show_progress:
             print(f"{benchmark}: saved predictions reused", file=sys.stderr)
@@ -190,7 +223,7 @@ def predict_benchmark(
     elif settings.examples != "none":
         raise ValueError(f"examples must be 'none' or 'pool', got {settings.examples!r}")
 
-    journal = AnswerJournal(_journal_path(path), identity=key)
+    journal = AnswerJournal(_journal_path(path), identity=[key, limits])
     if show_progress:
         print(
             f"{benchmark}: {len(golds)} texts x {len(types)} types ({settings.split} split)",
@@ -210,7 +243,8 @@ def predict_benchmark(
         record["id"] = example.id
         records.append(record)
     with atomic_write(path) as handle:
-        handle.write(json.dumps({"settings": key}, ensure_ascii=False) + "\n")
+        header = {"settings": key, "limits": limits}
+        handle.write(json.dumps(header, ensure_ascii=False) + "\n")
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     journal.discard()
@@ -373,7 +407,11 @@ def run_evaluation(
             row = f"{name} ({label}, {DECODINGS[flag]})" if compared else f"{name} ({label})"
             rows[row] = {bench: result[metric] for bench, result in scores[flag].items()}
     table = build_table(rows)
-    table["settings"] = {**asdict(settings), "exclude_types": list(settings.exclude_types)}
+    table["settings"] = {
+        **asdict(settings),
+        "exclude_types": list(settings.exclude_types),
+        "generation_limits": generation_limits(ner),
+    }
     table["unparseable"] = unparseable
     per_benchmark = "all" if settings.limit is None else settings.limit
     decoding = {False: "", True: ", constrained decoding", "both": ", free vs constrained"}

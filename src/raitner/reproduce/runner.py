@@ -507,6 +507,7 @@ class Runner:
             embedder=embedder,
             embedding_cache=self.embedding_cache() if embedder is not None else None,
             show_progress=self.show_progress,
+            check_limits=False,  # they are part of the stage's identity, hence of its folder
         )
         scores = score_benchmark(golds, types, records)
         with atomic_write(stage.folder / SCORES_FILE) as handle:
