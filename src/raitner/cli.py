@@ -562,10 +562,9 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
 
 def _predict(args: argparse.Namespace) -> int:
     from raitner.atomic import atomic_write
-
-    default_labels = [x.strip() for x in (args.labels or "").split(",") if x.strip()]
     from raitner.infer.journal import AnswerJournal
 
+    default_labels = [x.strip() for x in (args.labels or "").split(",") if x.strip()]
     rows = _read_predict_input(args.input, default_labels)
     ner = _load_ner(args, pool=args.pool)
     # answers are kept as they come: an interrupted run, started again, asks only the rest
