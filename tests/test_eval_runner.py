@@ -50,6 +50,11 @@ def test_gold_answers_score_100_and_rerun_resumes(tmp_path, data_root):
     assert span["tp"] == span["n_gold"] > 0  # every gold span found (extra occurrences may add)
     assert "crossner_ai" in (tmp_path / "report.md").read_text()
     assert table["settings"]["limit"] == 20
+    kinds = report["errors"]["free"]["crossner_ai"]
+    uniner = rows["gold (UniNER F1)"]["results"]["crossner_ai"]
+    assert kinds["tp"] == uniner["tp"] == kinds["n_pred"] == kinds["n_gold"] > 0
+    assert (kinds["wrong_type"], kinds["not_gold"], kinds["missed"]) == (0, 0, 0)
+    assert "## Errors by kind" in (tmp_path / "report.md").read_text()
 
     run_evaluation(ner, settings, tmp_path, data_root=data_root, show_progress=False)
     assert backend.calls == asked  # predictions reused, nothing asked again
@@ -164,3 +169,42 @@ def test_predictions_are_not_reused_under_other_generation_limits(tmp_path, data
     saved.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n", encoding="utf-8")
     evaluate(max_new_tokens=32, max_text_tokens=None)
     assert backend.calls == 3 * asked
+
+
+class NextTypeBackend(GoldBackend):
+    """Answers each type with the gold mentions of the next type of the benchmark (cyclic)."""
+
+    def __init__(self, examples, template, types):
+        super().__init__(examples, template)
+        self.next_type = dict(zip(types, types[1:] + types[:1], strict=True))
+
+    def generate(self, conversations, max_new_tokens):
+        answers = []
+        for messages in conversations:
+            text = messages[-3]["content"][len("Text: ") :]
+            label = re.fullmatch(r"What describes (.*) in the text\?", messages[-1]["content"])[1]
+            mentions = self.gold[text].mentions(self.next_type[label])
+            answers.append(self.template.render_answer(mentions))
+        return answers
+
+
+def test_the_report_sorts_errors_by_kind(tmp_path, data_root):
+    """Gold mentions answered for the wrong type are counted as such, with their confusions."""
+    template = get_template("ra-it-en-v1")
+    gold = load_benchmark("crossner_ai", "test", data_root)
+    types = [t for t in get_benchmark("crossner_ai").types if t != "misc"]
+    ner = OpenNER(NextTypeBackend(gold, template, types), template, max_text_tokens=None)
+    settings = EvalSettings(benchmarks=["crossner_ai"], limit=20, seed=3, model="shifted")
+    table = run_evaluation(ner, settings, tmp_path, data_root=data_root, show_progress=False)
+    kinds = table["errors"]["free"]["crossner_ai"]
+    uniner = {row["name"]: row for row in table["rows"]}["shifted (UniNER F1)"]["results"]
+    assert kinds["n_pred"] == uniner["crossner_ai"]["n_pred"] > 0
+    assert kinds["n_gold"] == uniner["crossner_ai"]["n_gold"]
+    assert kinds["wrong_type"] > 0 and kinds["not_gold"] == 0
+    next_type = dict(zip(types, types[1:] + types[:1], strict=True))
+    # every wrong-type mention is gold for the next type of the one it was answered for (it
+    # may also be gold for a third type, which adds a pair of its own)
+    from_next = [c for c in kinds["confusions"] if next_type[c["answered"]] == c["gold"]]
+    assert sum(c["count"] for c in from_next) == kinds["wrong_type"]
+    shown = kinds["confusions"][0]
+    assert f"{shown['gold']} → {shown['answered']} ({shown['count']})" in table["markdown"]

@@ -7,7 +7,9 @@ A benchmark a row lacks is shown as ``-`` and left out of that row's average (``
 in the JSON says how many went in).
 
 A table may also carry ``unparseable`` (``{decoding: {benchmark: counts}}``, written by the
-evaluation runner): the markdown then ends with the unparseable answers of each decoding.
+evaluation runner): the markdown then ends with the unparseable answers of each decoding; and
+``errors`` (``{decoding: {benchmark: ErrorKinds.to_dict()}}``, see
+:mod:`raitner.evaluate.error_kinds`): then with the predicted and gold mentions by kind.
 """
 
 from __future__ import annotations
@@ -133,6 +135,8 @@ def render_markdown(table: Mapping[str, Any], *, title: str | None = None) -> st
             )
     if table.get("unparseable"):
         lines += _unparseable_lines(table["unparseable"])
+    if table.get("errors"):
+        lines += _error_lines(table["errors"])
     return "\n".join(lines) + "\n"
 
 
@@ -169,6 +173,48 @@ def _unparseable_lines(unparseable: Mapping[str, Mapping[str, Mapping[str, int]]
                 + " | ".join(cells)
                 + f" | {found} / {asked} |"
             )
+    return lines
+
+
+#: confusions named per benchmark in the markdown (report.json keeps them all)
+_CONFUSIONS_SHOWN = 3
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part} ({100 * part / whole:.1f} %)" if whole else str(part)
+
+
+def _error_lines(errors: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
+    lines = [
+        "",
+        "## Errors by kind",
+        "",
+        "Mentions read by the UniNER rule. A predicted mention is a true positive, gold for "
+        "another asked type of the same text (wrong type) or gold for none of them (not gold); "
+        "a gold mention not predicted for its type is missed. Shares: of the predicted "
+        "mentions, and of the gold ones for missed.",
+        "",
+        "| Decoding | Benchmark | Predicted | TP | Wrong type | Not gold | Gold | Missed "
+        "| Most confused (gold → answered) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for decoding, per_benchmark in errors.items():
+        for bench, kinds in per_benchmark.items():
+            confused = "; ".join(
+                f"{_escape(c['gold'])} → {_escape(c['answered'])} ({c['count']})"
+                for c in kinds["confusions"][:_CONFUSIONS_SHOWN]
+            )
+            n_pred, n_gold = kinds["n_pred"], kinds["n_gold"]
+            cells = [
+                str(n_pred),
+                _share(kinds["tp"], n_pred),
+                _share(kinds["wrong_type"], n_pred),
+                _share(kinds["not_gold"], n_pred),
+                str(n_gold),
+                _share(kinds["missed"], n_gold),
+                confused or "-",
+            ]
+            lines.append(f"| {_escape(decoding)} | {_escape(bench)} | " + " | ".join(cells) + " |")
     return lines
 
 

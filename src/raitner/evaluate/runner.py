@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from raitner.atomic import atomic_write
+from raitner.evaluate.error_kinds import error_kinds
 from raitner.evaluate.metrics import NERResult, ra_it_f1, span_f1, uniner_f1
 from raitner.evaluate.report import build_table, render_markdown, write_report
 from raitner.infer.journal import AnswerJournal
@@ -372,17 +373,21 @@ def run_evaluation(
 
     With ``settings.constrained == "both"`` every metric has two rows, ``(<metric>, free)``
     and ``(<metric>, constrained)``; the table's ``unparseable`` holds the unparseable answers
-    of each decoding per benchmark (:func:`unparseable_counts`).
+    of each decoding per benchmark (:func:`unparseable_counts`), its ``errors`` the predicted
+    and gold mentions sorted by kind under the UniNER rule
+    (:func:`raitner.evaluate.error_kinds.error_kinds`).
     """
     out_dir = Path(out_dir)
     settings = _with_backend(settings, ner)
     runs = _decoding_runs(ner, settings)
     scores: dict[bool, dict[str, dict[str, NERResult]]] = {}
     unparseable: dict[str, dict[str, dict[str, int]]] = {}
+    errors: dict[str, dict[str, dict[str, Any]]] = {}
     text_counts: dict[str, dict[str, Any]] = {}
     for flag, model, run_settings in runs:
         scores[flag] = {}
         unparseable[DECODINGS[flag]] = {}
+        errors[DECODINGS[flag]] = {}
         text_counts[DECODINGS[flag]] = {}
         for benchmark in run_settings.benchmarks:
             golds, types, records = predict_benchmark(
@@ -398,6 +403,9 @@ def run_evaluation(
             result = score_benchmark(golds, types, records)
             scores[flag][benchmark] = result
             unparseable[DECODINGS[flag]][benchmark] = unparseable_counts(result, records)
+            errors[DECODINGS[flag]][benchmark] = error_kinds(
+                golds, types, [record["answers"] for record in records]
+            ).to_dict()
             text_counts[DECODINGS[flag]][benchmark] = text_counts_entry(golds, types, result)
     name = settings.model or "model"
     compared = len(runs) > 1
@@ -413,6 +421,7 @@ def run_evaluation(
         "generation_limits": generation_limits(ner),
     }
     table["unparseable"] = unparseable
+    table["errors"] = errors
     per_benchmark = "all" if settings.limit is None else settings.limit
     decoding = {False: "", True: ", constrained decoding", "both": ", free vs constrained"}
     title = (
