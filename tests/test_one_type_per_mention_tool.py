@@ -1,0 +1,81 @@
+"""tools/one_type_per_mention.py on saved answers, with the tiny model as the scorer."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from raitner.api import OpenNER
+from raitner.evaluate.metrics import normalize_answer
+from raitner.evaluate.runner import EvalSettings, run_evaluation, seeded_subset
+from raitner.io.registry import get_benchmark, load_benchmark
+from raitner.prompts import get_template
+
+TOOL = Path(__file__).resolve().parents[1] / "tools" / "one_type_per_mention.py"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("one_type_per_mention", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class EveryMentionForEveryType:
+    """Answers every question of a text with all of the text's gold mentions."""
+
+    def __init__(self, examples, template):
+        self.gold = {ex.text: ex for ex in examples}
+        self.template = template
+
+    def generate(self, conversations, max_new_tokens):
+        answers = []
+        for messages in conversations:
+            text = messages[-3]["content"][len("Text: ") :]
+            assert re.fullmatch(r"What describes .* in the text\?", messages[-1]["content"])
+            mentions = [entity.text for entity in self.gold[text].entities]
+            answers.append(self.template.render_answer(list(dict.fromkeys(mentions))))
+        return answers
+
+
+def test_each_mention_answered_for_several_types_is_kept_for_one(
+    tmp_path, data_root, tiny_model_dir
+):
+    pytest.importorskip("torch")
+    template = get_template("ra-it-en-v1")
+    gold = load_benchmark("crossner_ai", "test", data_root)
+    ner = OpenNER(EveryMentionForEveryType(gold, template), template, max_text_tokens=None)
+    settings = EvalSettings(benchmarks=["crossner_ai"], limit=3, seed=5, model="all")
+    table = run_evaluation(ner, settings, tmp_path / "eval", data_root=data_root)
+    before = {row["name"]: row for row in table["rows"]}["all (UniNER F1)"]["scores"]
+
+    output = tmp_path / "out.json"
+    argv = [str(tmp_path / "eval"), "--model", str(tiny_model_dir)]
+    assert _tool().main([*argv, "--data-root", str(data_root), "-o", str(output)]) == 0
+    result = json.loads(output.read_text())
+    row = result["benchmarks"]["crossner_ai"]
+    assert round(row["f1_before"], 2) == before["crossner_ai"]
+
+    n_types = len([t for t in get_benchmark("crossner_ai").types if t != "misc"])
+    mentions = {
+        (ex.text, normalize_answer(entity.text))
+        for ex in seeded_subset(gold, 3, 5)
+        for entity in ex.entities
+    }
+    assert row["mentions_in_conflict"] == len(mentions) > 0
+    # every mention stays answered for exactly one of the types it was answered for
+    assert row["answers_dropped"] == len(mentions) * (n_types - 1)
+    assert row["recall_after"] <= row["recall_before"]  # answers only lose mentions
+    assert "one_type_per_mention.py" in result["command"]
+
+
+def test_an_eval_folder_without_predictions_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        _tool().main([str(tmp_path), "-o", str(tmp_path / "out.json")])
+    assert stopped.value.code == 2
+    assert "no saved predictions" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()
