@@ -71,6 +71,10 @@ def test_each_mention_answered_for_several_types_is_kept_for_one(
     assert row["answers_dropped"] == len(mentions) * (n_types - 1)
     assert row["recall_after"] <= row["recall_before"]  # answers only lose mentions
     assert "one_type_per_mention.py" in result["command"]
+    average = result["average"]
+    assert average["delta"] == pytest.approx(average["f1_after"] - average["f1_before"])
+    low, high = average["delta_95_interval"]
+    assert low <= high
 
 
 def test_an_eval_folder_without_predictions_is_refused(tmp_path, capsys):

@@ -60,6 +60,18 @@ def _log_probs(model, tokenizer, prompts, continuations, batch_size):
     return scores
 
 
+def _per_text(items, queries_per_text):
+    """``[tp, n_pred, n_gold]`` per text from the metric's per-query counts."""
+    rows, start = [], 0
+    for size in queries_per_text:
+        chunk = items[start : start + size]
+        rows.append(
+            [sum(c.tp for c in chunk), sum(c.n_pred for c in chunk), sum(c.n_gold for c in chunk)]
+        )
+        start += size
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("eval_dir", type=Path, help="a raitner eval output folder")
@@ -81,10 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         parse_answer,
         uniner_f1,
     )
+    from raitner.evaluate.significance import observed_delta, paired_bootstrap
     from raitner.io.registry import load_benchmark
 
     started = time.time()
     results = {}
+    text_counts_before: dict[str, list[list[int]]] = {}
+    text_counts_after: dict[str, list[list[int]]] = {}
     files = [
         path
         for path in sorted((args.eval_dir / "predictions").glob("*.jsonl"))
@@ -152,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                 kept = [m for m in parsed.mentions if (index, m, label) not in dropped]
                 after.append(answer if len(kept) == len(parsed.mentions) else json.dumps(kept))
         old, new = uniner_f1(before, gold_lists), uniner_f1(after, gold_lists)
+        for side, result in ((text_counts_before, old), (text_counts_after, new)):
+            side[benchmark] = _per_text(result.item_counts, [len(r["answers"]) for r in records])
         results[benchmark] = {
             "f1_before": 100 * old.f1,
             "f1_after": 100 * new.f1,
@@ -174,9 +191,16 @@ def main(argv: list[str] | None = None) -> int:
         key: sum(r[key] for r in results.values()) / len(results)
         for key in ("f1_before", "f1_after")
     }
+    interval = paired_bootstrap({0: text_counts_before}, {0: text_counts_after})
+    average["delta"] = observed_delta({0: text_counts_before}, {0: text_counts_after})
+    average["delta_95_interval"] = [interval.low, interval.high]
+    print(
+        f"average F1 {average['f1_before']:.2f} -> {average['f1_after']:.2f}: "
+        f"Δ {average['delta']:+.2f}, 95 % interval over texts "
+        f"[{interval.low:+.2f}, {interval.high:+.2f}] (paired bootstrap, {interval.resamples})"
+    )
     arguments = argv if argv is not None else sys.argv[1:]
     command = "python " + shlex.join(["tools/one_type_per_mention.py", *arguments])
-    print(f"average F1 {average['f1_before']:.2f} -> {average['f1_after']:.2f}")
     print(f"command: {command}")
     with atomic_write(args.output) as handle:
         json.dump({"command": command, "average": average, "benchmarks": results}, handle, indent=2)
