@@ -20,7 +20,7 @@ question), so ``tp + wrong_type + not_gold`` is the metric's ``n_pred`` and ``tp
 For the wrong-type mentions, :func:`error_kinds` also counts each (gold type, answered type)
 pair: a confusion list that names the types a model mixes up.
 
-Imports only the standard library.
+Imports nothing heavy: the standard library and raitner's own metrics and schema.
 """
 
 from __future__ import annotations
