@@ -60,18 +60,6 @@ def _log_probs(model, tokenizer, prompts, continuations, batch_size):
     return scores
 
 
-def _per_text(items, queries_per_text):
-    """``[tp, n_pred, n_gold]`` per text from the metric's per-query counts."""
-    rows, start = [], 0
-    for size in queries_per_text:
-        chunk = items[start : start + size]
-        rows.append(
-            [sum(c.tp for c in chunk), sum(c.n_pred for c in chunk), sum(c.n_gold for c in chunk)]
-        )
-        start += size
-    return rows
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("eval_dir", type=Path, help="a raitner eval output folder")
@@ -93,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         parse_answer,
         uniner_f1,
     )
+    from raitner.evaluate.runner import per_text_counts
     from raitner.evaluate.significance import observed_delta, paired_bootstrap
     from raitner.io.registry import load_benchmark
 
@@ -125,10 +114,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             surfaces: dict[str, dict[str, str]] = {}
             for label, answer in record["answers"].items():
-                parsed = parse_answer(clean_uniner_response(answer))
-                if not parsed.ok:
+                cleaned = clean_uniner_response(answer)
+                if not parse_answer(cleaned).ok:
                     continue
-                raw = json.loads(_LIST.match(clean_uniner_response(answer)).group())
+                raw = json.loads(_LIST.match(cleaned).group())
                 for surface in raw:
                     surfaces.setdefault(normalize_answer(surface), {}).setdefault(label, surface)
             for mention, by_label in surfaces.items():
@@ -168,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                 after.append(answer if len(kept) == len(parsed.mentions) else json.dumps(kept))
         old, new = uniner_f1(before, gold_lists), uniner_f1(after, gold_lists)
         for side, result in ((text_counts_before, old), (text_counts_after, new)):
-            side[benchmark] = _per_text(result.item_counts, [len(r["answers"]) for r in records])
+            n_types = len(records[0]["answers"]) if records else 0
+            side[benchmark] = per_text_counts({"uniner": result}, len(records), n_types)["uniner"]
         results[benchmark] = {
             "f1_before": 100 * old.f1,
             "f1_after": 100 * new.f1,
