@@ -176,8 +176,9 @@ def _build_parser() -> argparse.ArgumentParser:
         )
         command.add_argument(
             "--model",
-            help="a raitner model folder, an HF causal LM id or path; default: the embedded "
-            "SmolLM2-135M-Instruct",
+            help="a raitner model folder, an HF causal LM id or path; default: the packaged "
+            "fine-tuned model (a LoRA adapter on the embedded SmolLM2-135M-Instruct); "
+            "'smollm2-135m-instruct' names the untuned base",
         )
         command.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda if available)")
         command.add_argument(
