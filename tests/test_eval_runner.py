@@ -208,3 +208,44 @@ def test_the_report_sorts_errors_by_kind(tmp_path, data_root):
     assert sum(c["count"] for c in from_next) == kinds["wrong_type"]
     shown = kinds["confusions"][0]
     assert f"{shown['gold']} → {shown['answered']} ({shown['count']})" in table["markdown"]
+
+
+class InventsOneBackend(GoldBackend):
+    """Answers each question with its gold mentions and one mention the text does not have."""
+
+    def generate(self, conversations, max_new_tokens):
+        answers = super().generate(conversations, max_new_tokens)
+        return [json.dumps([*json.loads(answer), "Zzyzx Qwerty"]) for answer in answers]
+
+
+def test_drop_unaligned_scores_only_mentions_in_the_text(tmp_path, data_root):
+    template = get_template("ra-it-en-v1")
+    gold = load_benchmark("crossner_ai", "test", data_root)
+    backend = InventsOneBackend(gold, template)
+    ner = OpenNER(backend, template, max_text_tokens=None)
+    settings = EvalSettings(benchmarks=["crossner_ai"], limit=10, seed=3, model="inventive")
+    papers = run_evaluation(ner, settings, tmp_path, data_root=data_root, show_progress=False)
+    asked = backend.calls
+    uniner = {row["name"]: row for row in papers["rows"]}["inventive (UniNER F1)"]["results"]
+    assert (
+        uniner["crossner_ai"]["n_pred"] == uniner["crossner_ai"]["tp"] + asked
+    )  # one per question
+    assert "dropped_unaligned" not in papers
+
+    dropping = EvalSettings(
+        benchmarks=["crossner_ai"], limit=10, seed=3, model="inventive", drop_unaligned=True
+    )
+    table = run_evaluation(ner, dropping, tmp_path, data_root=data_root, show_progress=False)
+    assert backend.calls == asked  # scoring only: the saved predictions are reused
+    rows = {row["name"]: row for row in table["rows"]}
+    assert rows["inventive (UniNER F1)"]["scores"]["crossner_ai"] == 100.0
+    assert rows["inventive (RA-IT F1)"]["scores"]["crossner_ai"] == 100.0
+    assert table["dropped_unaligned"] == {"free": {"crossner_ai": asked}}
+    assert table["errors"]["free"]["crossner_ai"]["not_gold"] == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "mentions not in the text dropped" in report
+    assert "## Mentions not in the text" in report
+    lines = (tmp_path / "predictions" / "crossner_ai.jsonl").read_text().splitlines()
+    saved = [json.loads(line) for line in lines[1:]]
+    kept = sum("Zzyzx Qwerty" in answer for r in saved for answer in r["answers"].values())
+    assert kept == asked  # the answers as generated are kept

@@ -249,6 +249,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="with --examples pool: sample N examples of --pool-split",
     )
     evaluate.add_argument("--pool-split", default="train")
+    evaluate.add_argument(
+        "--drop-unaligned",
+        action="store_true",
+        help="score only the answered mentions found in the text, as extract and predict "
+        "return them (the papers score every answered string); saved predictions are reused",
+    )
     evaluate.add_argument("--output", "-o", type=Path, default=Path("out/eval"))
     add_model_options(evaluate, compare=True)
     _add_data_root(evaluate)
@@ -621,6 +627,7 @@ def _eval(args: argparse.Namespace) -> int:
         model=args.model or "embedded-default",
         backend=args.backend,
         constrained={"no": False, "yes": True, "both": "both"}[args.constrained],
+        drop_unaligned=args.drop_unaligned,
     )
     ner = _load_ner(args)
     cache = None

@@ -9,7 +9,10 @@ in the JSON says how many went in).
 A table may also carry ``unparseable`` (``{decoding: {benchmark: counts}}``, written by the
 evaluation runner): the markdown then ends with the unparseable answers of each decoding; and
 ``errors`` (``{decoding: {benchmark: ErrorKinds.to_dict()}}``, see
-:mod:`raitner.evaluate.error_kinds`): then with the predicted and gold mentions by kind.
+:mod:`raitner.evaluate.error_kinds`): then with the predicted and gold mentions by kind; and
+``dropped_unaligned`` (``{decoding: {benchmark: count}}``, see
+:mod:`raitner.evaluate.unaligned`): then with the answered mentions not found in the text,
+dropped before scoring.
 """
 
 from __future__ import annotations
@@ -137,6 +140,8 @@ def render_markdown(table: Mapping[str, Any], *, title: str | None = None) -> st
         lines += _unparseable_lines(table["unparseable"])
     if table.get("errors"):
         lines += _error_lines(table["errors"])
+    if table.get("dropped_unaligned"):
+        lines += _dropped_lines(table["dropped_unaligned"])
     return "\n".join(lines) + "\n"
 
 
@@ -173,6 +178,26 @@ def _unparseable_lines(unparseable: Mapping[str, Mapping[str, Mapping[str, int]]
                 + " | ".join(cells)
                 + f" | {found} / {asked} |"
             )
+    return lines
+
+
+def _dropped_lines(dropped: Mapping[str, Mapping[str, int]]) -> list[str]:
+    benchmarks = list(dict.fromkeys(b for counts in dropped.values() for b in counts))
+    lines = [
+        "",
+        "## Mentions not in the text",
+        "",
+        "Answered mentions found nowhere in the text (the aligner's rule: exact, then ignoring "
+        "case, then whitespace) were dropped before scoring, as the predictor drops them from "
+        "its entities; the papers score every answered string. Mentions dropped:",
+        "",
+        "| Decoding | " + " | ".join(_escape(b) for b in benchmarks) + " | Total |",
+        "|---|" + "---:|" * (len(benchmarks) + 1),
+    ]
+    for decoding, per_benchmark in dropped.items():
+        cells = [str(per_benchmark.get(bench, "-")) for bench in benchmarks]
+        total = sum(per_benchmark.values())
+        lines.append(f"| {_escape(decoding)} | " + " | ".join(cells) + f" | {total} |")
     return lines
 
 

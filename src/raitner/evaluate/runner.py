@@ -36,6 +36,7 @@ from raitner.atomic import atomic_write
 from raitner.evaluate.error_kinds import error_kinds
 from raitner.evaluate.metrics import NERResult, ra_it_f1, span_f1, uniner_f1
 from raitner.evaluate.report import build_table, render_markdown, write_report
+from raitner.evaluate.unaligned import drop_unaligned
 from raitner.infer.journal import AnswerJournal
 from raitner.infer.select import FALLBACKS
 from raitner.schema import Example
@@ -71,6 +72,10 @@ class EvalSettings:
     #: the bias for the empty answer (:mod:`raitner.infer.empty_bias`); run_evaluation sets
     #: it to the one the model decodes with
     empty_bias: float = 0.0
+    #: score only the answered mentions found in the text, as the predictor returns them
+    #: (:mod:`raitner.evaluate.unaligned`); the papers score every answered string. Scoring
+    #: only: the predictions are the same, so they are reused either way.
+    drop_unaligned: bool = False
 
     def key(self, benchmark: str) -> dict[str, Any]:
         """What a benchmark's predictions depend on (a rerun reuses them only if equal)."""
@@ -81,6 +86,7 @@ class EvalSettings:
             settings.pop("pool_sources")  # keeps earlier in-domain caches valid
         if not settings["empty_bias"]:
             settings.pop("empty_bias")  # keeps caches from before the setting valid
+        settings.pop("drop_unaligned")  # how answers are scored, not what they are
         settings["benchmark"] = benchmark
         settings["exclude_types"] = list(self.exclude_types)
         return settings
@@ -316,6 +322,17 @@ TEXT_COUNTS_FILE = "text_counts.json"
 _METRIC_ROWS = (("uniner", "UniNER F1"), ("ra_it", "RA-IT F1"), ("span", "span F1"))
 
 
+def _without_unaligned(records: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The records with answers rewritten by :func:`drop_unaligned`, and how many mentions
+    that dropped in all."""
+    rewritten, total = [], 0
+    for record in records:
+        answers, dropped = drop_unaligned(record["text"], record["answers"])
+        rewritten.append({**record, "answers": answers})
+        total += dropped
+    return rewritten, total
+
+
 def _decoding_runs(ner: Any, settings: EvalSettings) -> list[tuple[bool, Any, EvalSettings]]:
     """``(constrained, model, settings)`` of each decoding to evaluate."""
     if settings.constrained == "both":
@@ -375,7 +392,10 @@ def run_evaluation(
     and ``(<metric>, constrained)``; the table's ``unparseable`` holds the unparseable answers
     of each decoding per benchmark (:func:`unparseable_counts`), its ``errors`` the predicted
     and gold mentions sorted by kind under the UniNER rule
-    (:func:`raitner.evaluate.error_kinds.error_kinds`).
+    (:func:`raitner.evaluate.error_kinds.error_kinds`). With ``settings.drop_unaligned`` every
+    metric scores the answers without the mentions not found in the text
+    (:func:`raitner.evaluate.unaligned.drop_unaligned`; the saved predictions keep them), and
+    the table's ``dropped_unaligned`` holds how many were dropped per benchmark.
     """
     out_dir = Path(out_dir)
     settings = _with_backend(settings, ner)
@@ -384,11 +404,13 @@ def run_evaluation(
     unparseable: dict[str, dict[str, dict[str, int]]] = {}
     errors: dict[str, dict[str, dict[str, Any]]] = {}
     text_counts: dict[str, dict[str, Any]] = {}
+    dropped: dict[str, dict[str, int]] = {}
     for flag, model, run_settings in runs:
         scores[flag] = {}
         unparseable[DECODINGS[flag]] = {}
         errors[DECODINGS[flag]] = {}
         text_counts[DECODINGS[flag]] = {}
+        dropped[DECODINGS[flag]] = {}
         for benchmark in run_settings.benchmarks:
             golds, types, records = predict_benchmark(
                 model,
@@ -400,6 +422,8 @@ def run_evaluation(
                 embedding_cache=embedding_cache,
                 show_progress=show_progress,
             )
+            if run_settings.drop_unaligned:
+                records, dropped[DECODINGS[flag]][benchmark] = _without_unaligned(records)
             result = score_benchmark(golds, types, records)
             scores[flag][benchmark] = result
             unparseable[DECODINGS[flag]][benchmark] = unparseable_counts(result, records)
@@ -422,11 +446,14 @@ def run_evaluation(
     }
     table["unparseable"] = unparseable
     table["errors"] = errors
+    if settings.drop_unaligned:
+        table["dropped_unaligned"] = dropped
     per_benchmark = "all" if settings.limit is None else settings.limit
     decoding = {False: "", True: ", constrained decoding", "both": ", free vs constrained"}
     title = (
         f"{name} on {settings.split} ({per_benchmark} texts per benchmark"
-        f"{decoding[settings.constrained]})"
+        f"{decoding[settings.constrained]}"
+        f"{', mentions not in the text dropped' if settings.drop_unaligned else ''})"
     )
     write_report(table, out_dir, stem="report", title=title)
     with atomic_write(out_dir / TEXT_COUNTS_FILE) as handle:
