@@ -153,18 +153,30 @@ _READERS = (
 )
 
 
+def _section_head(title: str, note: str, columns: list[str], numeric: range) -> list[str]:
+    """A report section's heading, note and table header; the ``numeric`` columns are
+    right-aligned."""
+    alignment = ["---:" if i in numeric else "---" for i in range(len(columns))]
+    return [
+        "",
+        f"## {title}",
+        "",
+        note,
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join(alignment) + "|",
+    ]
+
+
 def _unparseable_lines(unparseable: Mapping[str, Mapping[str, Mapping[str, int]]]) -> list[str]:
     benchmarks = list(dict.fromkeys(b for counts in unparseable.values() for b in counts))
-    lines = [
-        "",
-        "## Unparseable answers",
-        "",
+    lines = _section_head(
+        "Unparseable answers",
         "Answers from which no list could be read: the papers' rules score them as empty, the "
         "lenient parser of inference reads no entity from them. Each cell: unparseable / asked.",
-        "",
-        "| Decoding | Reader | " + " | ".join(_escape(b) for b in benchmarks) + " | Total |",
-        "|---|---|" + "---:|" * (len(benchmarks) + 1),
-    ]
+        ["Decoding", "Reader", *(_escape(b) for b in benchmarks), "Total"],
+        numeric=range(2, len(benchmarks) + 3),
+    )
     for decoding, per_benchmark in unparseable.items():
         for key, reader, total_key in _READERS:
             cells = []
@@ -183,17 +195,14 @@ def _unparseable_lines(unparseable: Mapping[str, Mapping[str, Mapping[str, int]]
 
 def _dropped_lines(dropped: Mapping[str, Mapping[str, int]]) -> list[str]:
     benchmarks = list(dict.fromkeys(b for counts in dropped.values() for b in counts))
-    lines = [
-        "",
-        "## Mentions not in the text",
-        "",
+    lines = _section_head(
+        "Mentions not in the text",
         "Answered mentions found nowhere in the text (the aligner's rule: exact, then ignoring "
         "case, then whitespace) were dropped before scoring, as the predictor drops them from "
         "its entities; the papers score every answered string. Mentions dropped:",
-        "",
-        "| Decoding | " + " | ".join(_escape(b) for b in benchmarks) + " | Total |",
-        "|---|" + "---:|" * (len(benchmarks) + 1),
-    ]
+        ["Decoding", *(_escape(b) for b in benchmarks), "Total"],
+        numeric=range(1, len(benchmarks) + 2),
+    )
     for decoding, per_benchmark in dropped.items():
         cells = [str(per_benchmark.get(bench, "-")) for bench in benchmarks]
         total = sum(per_benchmark.values())
@@ -210,19 +219,20 @@ def _share(part: int, whole: int) -> str:
 
 
 def _error_lines(errors: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
-    lines = [
-        "",
-        "## Errors by kind",
-        "",
+    lines = _section_head(
+        "Errors by kind",
         "Mentions read by the UniNER rule. A predicted mention is a true positive, gold for "
         "another asked type of the same text (wrong type) or gold for none of them (not gold); "
         "a gold mention not predicted for its type is missed. Shares: of the predicted "
         "mentions, and of the gold ones for missed.",
-        "",
-        "| Decoding | Benchmark | Predicted | TP | Wrong type | Not gold | Gold | Missed "
-        "| Most confused (gold → answered) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
-    ]
+        [
+            "Decoding",
+            "Benchmark",
+            *("Predicted", "TP", "Wrong type", "Not gold", "Gold", "Missed"),
+            "Most confused (gold → answered)",
+        ],
+        numeric=range(2, 8),
+    )
     for decoding, per_benchmark in errors.items():
         for bench, kinds in per_benchmark.items():
             confused = "; ".join(
