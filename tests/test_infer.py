@@ -59,6 +59,14 @@ OK, REPAIRED, UNPARSEABLE = AnswerStatus.OK, AnswerStatus.REPAIRED, AnswerStatus
         ('```json\n["Paris"]\n```', ("Paris",), REPAIRED),
         ('```\n["Paris", "Paris"]\n```', ("Paris",), REPAIRED),
         ("[Paris, New York]", ("Paris", "New York"), REPAIRED),
+        # items that lost their opening quote (seen from SmolLM2 in long lists)
+        (
+            '["Werbos", Williams", Sepp Hochreiter"]',
+            ("Werbos", "Williams", "Sepp Hochreiter"),
+            REPAIRED,
+        ),
+        ('["a", say "hi"]', ("a", 'say "hi"'), REPAIRED),  # two quotes: left as it is
+        ("[Guns N' Roses, Boot Scootin']", ("Guns N' Roses", "Boot Scootin'"), REPAIRED),
         ("[2009, null, true]", ("2009",), REPAIRED),
         ('[["Paris"], "London"]', ("Paris", "London"), REPAIRED),
         ("[{'Paris': 'city'}, {'France': 'country'}]", ("Paris", "France"), REPAIRED),

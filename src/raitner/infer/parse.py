@@ -7,9 +7,11 @@ prediction should not be lost to a cosmetic slip. :func:`parse_mentions` reads:
   is exactly that;
 * everything else it can, with status ``repaired``: a list with prose or a code fence around
   it, Python-literal lists (single quotes), trailing or doubled commas, unquoted items
-  (``[Paris, London]``), numbers (kept as their text), a list cut off by the token limit (the
-  complete items are kept, the unfinished one dropped), nested lists (flattened), and entries in
-  the examples' ``{mention: type}`` format (the mention is kept);
+  (``[Paris, London]``), items that lost their opening double quote (``["Paris", London"]``:
+  an unquoted item's only ``"``, at its end, is dropped), numbers (kept as their text), a list
+  cut off by the token limit (the complete items are kept, the unfinished one dropped), nested
+  lists (flattened), and entries in the examples' ``{mention: type}`` format (the mention is
+  kept);
 * nothing otherwise (no ``[`` at all, or a ``[`` followed by nothing readable): status
   ``unparseable`` and no mentions.
 
@@ -161,6 +163,8 @@ def _read_value(text: str, i: int, stops: str) -> tuple[object, int, bool]:
     if end >= len(text):
         return None, end, False
     word = text[i:end].strip()
+    if word.endswith('"') and word.count('"') == 1:
+        word = word[:-1].rstrip()  # the item lost its opening quote: ``London"``
     return (None if word in _NOTHING else word), end, True
 
 
