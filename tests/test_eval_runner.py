@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -219,23 +220,17 @@ class InventsOneBackend(GoldBackend):
 
 
 def test_drop_unaligned_scores_only_mentions_in_the_text(tmp_path, data_root):
-    template = get_template("ra-it-en-v1")
     gold = load_benchmark("crossner_ai", "test", data_root)
-    backend = InventsOneBackend(gold, template)
-    ner = OpenNER(backend, template, max_text_tokens=None)
+    backend = InventsOneBackend(gold, get_template("ra-it-en-v1"))
     settings = EvalSettings(benchmarks=["crossner_ai"], limit=10, seed=3, model="inventive")
-    papers = run_evaluation(ner, settings, tmp_path, data_root=data_root, show_progress=False)
+    papers = _evaluate(backend, settings, tmp_path, data_root)
     asked = backend.calls
     uniner = {row["name"]: row for row in papers["rows"]}["inventive (UniNER F1)"]["results"]
-    assert (
-        uniner["crossner_ai"]["n_pred"] == uniner["crossner_ai"]["tp"] + asked
-    )  # one per question
+    counts = uniner["crossner_ai"]
+    assert counts["n_pred"] == counts["tp"] + asked  # one invented mention per question
     assert "dropped_unaligned" not in papers
 
-    dropping = EvalSettings(
-        benchmarks=["crossner_ai"], limit=10, seed=3, model="inventive", drop_unaligned=True
-    )
-    table = run_evaluation(ner, dropping, tmp_path, data_root=data_root, show_progress=False)
+    table = _evaluate(backend, replace(settings, drop_unaligned=True), tmp_path, data_root)
     assert backend.calls == asked  # scoring only: the saved predictions are reused
     rows = {row["name"]: row for row in table["rows"]}
     assert rows["inventive (UniNER F1)"]["scores"]["crossner_ai"] == 100.0
