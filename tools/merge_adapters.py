@@ -6,10 +6,11 @@ Every folder must be a LoRA model folder written by ``raitner train`` on the sam
 the same prompt template. The merged adapter is peft's ``cat`` combination, which is exact: its
 weight update is the weighted sum of the inputs' updates (its rank is the sum of their ranks).
 Weights default to equal shares summing to 1, i.e. the average of the fine-tuned weights.
-MERGED gets the first folder's tokenizer, chat template and ``raitner.json``, where
-``merged_from`` records the folders and weights; it is written to a staging folder and renamed
-into place, so an interrupted run leaves nothing behind. Evaluate it like any model folder
-(``raitner eval --model MERGED``).
+MERGED gets the first folder's tokenizer, chat template and ``raitner.json`` (so its retrieval
+settings and decoding defaults too), where ``merged_from`` records the folders, weights and
+training sets, and no model card (each input's card describes its own training). It is written
+to a staging folder and renamed into place, so an interrupted run leaves nothing behind.
+Evaluate it like any model folder (``raitner eval --model MERGED``).
 """
 
 from __future__ import annotations
