@@ -422,3 +422,18 @@ def test_embedded_gemma_converts_with_a_chat_template_and_generates_like_the_ggu
         direct = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     theirs = direct.generate(**prompt, max_new_tokens=8, do_sample=False)
     assert torch.equal(ours, theirs)
+
+
+def test_model_card_states_how_absent_types_were_asked():
+    from raitner.train.model_card import _negatives_line, _question_counts
+
+    built = {
+        "settings": {"negatives": {"probability": 1.0, "shuffle": True, "use_label_set": False}},
+        "statistics": {"questions": 4378, "empty_answers": 2189},
+    }
+    assert _question_counts(built) == "4378 (2189)"
+    assert _negatives_line(built).startswith("one per positive type with probability 1.0")
+    closed = {"settings": {"negatives": {"probability": 0.5, "use_label_set": True}}}
+    assert _negatives_line(closed).startswith("every type of a closed label set; otherwise one")
+    # a training file not written by `raitner build` has neither record
+    assert _question_counts({}) == "-" and _negatives_line({}) == "-"

@@ -120,6 +120,28 @@ def _inference_lines(inference: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _question_counts(item: dict[str, Any]) -> str:
+    """``questions (empty answers)`` from a training file's build statistics, ``-`` without."""
+    statistics = item.get("statistics") or {}
+    if "questions" not in statistics:
+        return "-"
+    return f"{statistics['questions']} ({statistics.get('empty_answers', '-')})"
+
+
+def _negatives_line(item: dict[str, Any]) -> str:
+    """How a training file asked about absent types (``raitner.data.negatives`` settings)."""
+    negatives = (item.get("settings") or {}).get("negatives")
+    if not negatives:
+        return "-"
+    sampled = (
+        f"one per positive type with probability {negatives.get('probability')}, "
+        "drawn by type frequency"
+    )
+    if negatives.get("use_label_set"):
+        return f"every type of a closed label set; otherwise {sampled}"
+    return sampled
+
+
 def render_model_card(info: dict[str, Any]) -> str:
     """Markdown for ``README.md`` from the ``raitner.json`` dictionary."""
     dataset = info["dataset"]
@@ -168,13 +190,15 @@ def render_model_card(info: dict[str, Any]) -> str:
         f"{lengths['over_length']} longer than {lengths['max_seq_length']} tokens "
         f"({lengths['long_samples']}).",
         "",
-        "| file | conversations | mode | sources | sha256 |",
-        "|---|---|---|---|---|",
+        "| file | conversations | questions (empty answer) | negative types | mode | sources "
+        "| sha256 |",
+        "|---|---|---|---|---|---|---|",
     ]
     for item in dataset["files"]:
         sources = ", ".join(item.get("sources") or []) or "-"
         lines.append(
-            f"| `{item['path']}` | {item['samples']} | {item.get('mode') or '-'} | {sources} | "
+            f"| `{item['path']}` | {item['samples']} | {_question_counts(item)} | "
+            f"{_negatives_line(item)} | {item.get('mode') or '-'} | {sources} | "
             f"`{item['sha256'][:12]}` |"
         )
     lines += [
