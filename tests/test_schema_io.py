@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from raitner.atomic import atomic_write
+from raitner.atomic import atomic_directory, atomic_write
 from raitner.errors import DataFormatError, SchemaError
 from raitner.io.jsonl import read_examples, write_examples
 from raitner.io.mentions import locate_mentions
@@ -111,3 +111,29 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     with atomic_write(target) as handle:
         handle.write("new\n")
     assert target.read_text() == "new\n"
+
+
+def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
+    import os
+    import stat
+
+    target = tmp_path / "model"
+    with pytest.raises(RuntimeError), atomic_directory(target) as staging:
+        (staging / "weights").write_text("half")
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_directory(target) as staging:
+        assert staging.parent == tmp_path and not target.exists()
+        (staging / "weights").write_text("v1")
+        os.chmod(staging / "weights", 0o600)  # as safetensors and mkdtemp leave them
+    assert (target / "weights").read_text() == "v1"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((target / "weights").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~umask
+    with pytest.raises(FileExistsError), atomic_directory(target):
+        pass
+    with atomic_directory(target, replace=True) as staging:
+        (staging / "other").write_text("v2")
+    assert sorted(p.name for p in target.iterdir()) == ["other"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]

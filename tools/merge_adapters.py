@@ -19,7 +19,6 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -27,6 +26,7 @@ if str(SRC) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(SRC))
 
 from raitner.api import base_model_of, read_model_config  # noqa: E402
+from raitner.atomic import atomic_directory  # noqa: E402
 from raitner.models import MODEL_CONFIG_FILE  # noqa: E402
 
 #: Files taken from the first folder as they are (the adapter files are written anew).
@@ -94,9 +94,7 @@ def merge(folders: list[Path], weights: list[float], output: Path) -> Path:
     for name in names:
         model.delete_adapter(name)
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
+    with atomic_directory(output) as staging:
         model.save_pretrained(staging / "peft", selected_adapters=[MERGED_NAME])
         saved = staging / "peft" / MERGED_NAME
         for name in ("adapter_config.json", "adapter_model.safetensors"):
@@ -121,14 +119,6 @@ def merge(folders: list[Path], weights: list[float], output: Path) -> Path:
         (staging / MODEL_CONFIG_FILE).write_text(
             json.dumps(config, indent=2) + "\n", encoding="utf-8"
         )
-        # mkdtemp and safetensors create owner-only entries; a model folder is world-readable
-        staging.chmod(0o755)
-        for entry in staging.iterdir():
-            entry.chmod(0o644)
-        staging.rename(output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return output
 
 

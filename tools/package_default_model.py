@@ -5,10 +5,11 @@
 
 The LoRA weights are stored in float16 (half the size; they are cast back to the base model's
 dtype when loaded), the machine-specific base-model path is removed from ``raitner.json`` (the
-embedded default is found by name), and the folder replaces ``src/raitner/default_model``.
-``--empty-bias`` sets the decoding default ``inference.empty_bias`` in ``raitner.json``
-(:mod:`raitner.infer.empty_bias`; 0 removes it) and re-renders the model card; without a model
-folder it changes only that, in the packaged model.
+embedded default is found by name), the model card is rendered from the settings packaged,
+and the folder replaces ``src/raitner/default_model`` whole (staged beside it, so an interrupted
+run leaves the old one). ``--empty-bias`` sets the decoding default ``inference.empty_bias`` in
+``raitner.json`` (:mod:`raitner.infer.empty_bias`; 0 removes it) and re-renders the model card;
+without a model folder it changes only that, in the packaged model.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 PACKAGED = Path(__file__).resolve().parents[1] / "src" / "raitner" / "default_model"
@@ -53,32 +53,28 @@ def main() -> None:
     import torch
     from safetensors.torch import load_file, save_file
 
+    from raitner.atomic import atomic_directory
+
     info = json.loads((args.model / "raitner.json").read_text(encoding="utf-8"))
     if args.empty_bias is not None:
         info = _with_bias(info, args.empty_bias)
     if not info["base_model"].get("embedded"):
         raise SystemExit(f"{args.model} was not trained on an embedded base model")
     info["base_model"]["path"] = None
-    staging = Path(tempfile.mkdtemp(prefix=".default_model.", dir=PACKAGED.parent))
-    for name in KEEP:
-        source = args.model / name
-        if not source.is_file():
-            raise SystemExit(f"{source} is missing")
-        if name == "adapter_model.safetensors":
-            weights = {k: v.to(torch.float16) for k, v in load_file(source).items()}
-            save_file(weights, staging / name, metadata={"format": "pt"})
-        elif name == "raitner.json":
-            (staging / name).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        else:
-            shutil.copyfile(source, staging / name)
-    if args.empty_bias is not None:
+    with atomic_directory(PACKAGED, replace=True) as staging:
+        for name in KEEP:
+            source = args.model / name
+            if not source.is_file():
+                raise SystemExit(f"{source} is missing")
+            if name == "adapter_model.safetensors":
+                weights = {k: v.to(torch.float16) for k, v in load_file(source).items()}
+                save_file(weights, staging / name, metadata={"format": "pt"})
+            elif name == "raitner.json":
+                (staging / name).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+            else:
+                shutil.copyfile(source, staging / name)
+        # the card is rendered from the settings packaged, not copied from training time
         _write_settings(staging, info)
-    # mkdtemp and safetensors create owner-only entries; a package folder is world-readable
-    staging.chmod(0o755)
-    for entry in staging.iterdir():
-        entry.chmod(0o644)
-    shutil.rmtree(PACKAGED, ignore_errors=True)
-    staging.rename(PACKAGED)
     print(f"packaged {args.model} into {PACKAGED}")
 
 

@@ -1,13 +1,15 @@
-"""Atomic file writes: readers never see a half-written artifact.
+"""Atomic file and folder writes: readers never see a half-written artifact.
 
-Content goes to a temporary file beside the target and is renamed over it only when the
-``with`` block finishes without an exception; an interrupted run leaves the old file (or none).
+Content goes to a temporary file (or folder) beside the target and is renamed over it only when
+the ``with`` block finishes without an exception; an interrupted run leaves the old file (or
+none).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,4 +36,42 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        raise
+
+
+def give_default_permissions(folder: str | Path) -> None:
+    """The permissions an ordinary mkdir/open would have given ``folder`` and its files.
+
+    mkdtemp (and safetensors' own temporary files) create owner-only entries; a shared cache or
+    a package folder must stay readable by others.
+    """
+    folder = Path(folder)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    for path in folder.iterdir():
+        os.chmod(path, 0o666 & ~umask)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | Path, *, replace: bool = False) -> Iterator[Path]:
+    """A staging folder beside ``path``, renamed to ``path`` when the block succeeds.
+
+    The staged files get default permissions. ``replace=False`` refuses an existing ``path``
+    (:class:`FileExistsError`, before anything is written); ``replace=True`` removes it just
+    before the rename. On an exception the staging folder is removed and ``path`` is untouched.
+    """
+    target = Path(path)
+    if target.exists() and not replace:
+        raise FileExistsError(f"{target} exists")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield staging
+        give_default_permissions(staging)
+        if replace:
+            shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
         raise

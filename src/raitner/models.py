@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from raitner.atomic import give_default_permissions
 from raitner.errors import RaitnerError
 
 logger = logging.getLogger(__name__)
@@ -344,7 +345,7 @@ def _convert_embedded(model: EmbeddedLLM, root: Path, target: Path) -> None:
         (converted / CONVERSION_MARKER).write_text(
             json.dumps(marker, indent=2) + "\n", encoding="utf-8"
         )
-        _give_default_permissions(converted)
+        give_default_permissions(converted)
         os.replace(converted, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -392,16 +393,6 @@ def _write_conversion(model: EmbeddedLLM, gguf: Path, folder: Path) -> dict[str,
         "dtype": str(lm.dtype).removeprefix("torch."),
         "pad_token": tokenizer.pad_token,
     }
-
-
-def _give_default_permissions(folder: Path) -> None:
-    # mkdtemp (and safetensors' own temporary files) create owner-only entries; a shared cache
-    # needs the permissions an ordinary mkdir/open would have given.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(folder, 0o777 & ~umask)
-    for path in folder.iterdir():
-        os.chmod(path, 0o666 & ~umask)
 
 
 def is_default_model(name_or_path: str | os.PathLike[str] | None) -> bool:
