@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raitner.atomic import give_default_permissions
+from raitner.atomic import atomic_directory
 from raitner.errors import RaitnerError
 
 logger = logging.getLogger(__name__)
@@ -336,19 +336,17 @@ def _convert_embedded(model: EmbeddedLLM, root: Path, target: Path) -> None:
         )
     started = time.perf_counter()
     logger.info("converting %s into %s (once; up to a minute)", model.name, target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=root))
-    try:
-        with embedded_gguf(model, workdir=tmp) as gguf:
-            marker = _write_conversion(model, gguf, tmp / "model")
-        converted = tmp / "model"
+    # Both temporary folders match the stale-leftover pattern of embedded_llm_path.
+    with (
+        tempfile.TemporaryDirectory(prefix=f".{target.name}.", suffix=".tmp", dir=root) as work,
+        atomic_directory(target) as converted,
+    ):
+        with embedded_gguf(model, workdir=Path(work)) as gguf:
+            marker = _write_conversion(model, gguf, converted)
         marker["seconds"] = round(time.perf_counter() - started, 1)
         (converted / CONVERSION_MARKER).write_text(
             json.dumps(marker, indent=2) + "\n", encoding="utf-8"
         )
-        give_default_permissions(converted)
-        os.replace(converted, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     logger.info("converted %s in %.1f s", model.name, time.perf_counter() - started)
 
 
