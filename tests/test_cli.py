@@ -111,6 +111,84 @@ def test_build_bad_input_file_names_file_and_line(tmp_path, capsys):
     assert not output.exists()
 
 
+def test_data_export_round_trips_a_split(tmp_path, capsys, data_root):
+    from raitner.sources import load_source
+
+    output = tmp_path / "ai-train.jsonl"
+    args = ["data", "export", "crossner_ai:train", "-o", str(output)]
+    assert main([*args, "--data-root", str(data_root)]) == 0
+    assert f"wrote 100 examples to {output}" in capsys.readouterr().out
+    records = _records(output)
+    assert len(records) == 100 and len({r["id"] for r in records}) == 100
+    for record in records:
+        for entity in record["entities"]:
+            assert record["text"][entity["start"] : entity["end"]] == entity["text"]
+    # the exported file reads back as the same examples, so it can stand in for the benchmark
+    exported = [e.to_dict() for e in load_source(str(output), data_root)]
+    original = [e.to_dict() for e in load_source("crossner_ai:train", data_root)]
+    assert exported == original
+
+
+def test_data_export_of_an_unknown_split_writes_nothing(tmp_path, capsys, data_root):
+    output = tmp_path / "x.jsonl"
+    args = ["data", "export", "crossner_ai:nosplit", "-o", str(output)]
+    assert main([*args, "--data-root", str(data_root)]) == 2
+    assert "unknown split of crossner_ai 'nosplit'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_data_stats_text_report_counts_types(capsys, data_root):
+    assert (
+        main(["data", "stats", "crossner_ai", "--split", "train", "--data-root", str(data_root)])
+        == 0
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("crossner_ai (en): ")
+    assert out[1].startswith("types (") and "researcher" in out[1]
+    assert out[2].startswith("  train: 100 examples (expected 100), ")
+    counts = [int(line.split()[0]) for line in out[3:]]
+    # one line per type seen, most frequent first, summing to the entity count of the split
+    assert counts == sorted(counts, reverse=True) and counts
+    entities = int(out[2].split(", ")[1].split()[0])
+    assert sum(counts) == entities
+
+
+def test_build_ra_it_retrieves_from_the_pool_it_is_given(tmp_path, capsys, data_root):
+    common = ["--mode", "ra-it", "--embedder", "hashing", "--k", "2", "--quiet"]
+    common += ["--cache-dir", str(tmp_path / "cache"), "--data-root", str(data_root)]
+    own = tmp_path / "own.jsonl"
+    assert main(["build", "sample:pile_ner_150", "-o", str(own), *common]) == 0
+    records = _records(own)
+    assert len(records) == 150
+    for record in records:
+        # two neighbours from the inputs themselves, never the sample itself
+        assert len(record["example_ids"]) == 2 and record["id"] not in record["example_ids"]
+        assert record["strategy"] == "nn"
+        examples_turn = record["messages"][1]["content"]
+        assert examples_turn.startswith("Here are some examples")
+        assert examples_turn.count("\nEntity: ") == 2
+    pooled = tmp_path / "pooled.jsonl"
+    assert (
+        main(
+            [
+                "build",
+                "sample:pile_ner_150",
+                "-o",
+                str(pooled),
+                "--pool",
+                "crossner_ai:train",
+                *common,
+            ]
+        )
+        == 0
+    )
+    for record in _records(pooled):
+        assert len(record["example_ids"]) == 2
+        assert all(i.startswith("crossner_ai.train:") for i in record["example_ids"])
+    settings = json.loads((tmp_path / "pooled.stats.json").read_text())
+    assert "pool=crossner_ai:train" in settings["sources"]
+
+
 def test_help_starts_without_heavy_imports():
     code = (
         "import sys, raitner.cli\n"
