@@ -1,15 +1,25 @@
-"""Would keeping each mention for one type only, chosen by the model's own score, help?
+"""Would keeping each mention for one type only help?
 
 An analysis of saved evaluation answers (``raitner eval -o DIR``), not a decoding option. The
 default model often answers the same mention for several types of one text (the "wrong type"
-errors of the report). For every such mention this scores, for each type it was answered for,
-the log-probability that the model's answer to that type's question starts with it (the
-tokens of ``["<mention>`` after the prompt, teacher-forced), keeps the mention only for the
-best-scoring type, and scores the answers again with UniversalNER's F1. A text asked in
-several windows is left as it is (its prompts are per window).
+errors of the report). For every such mention this keeps it for one of those types and scores
+the answers again with UniversalNER's F1. Two ways to choose the type:
+
+* ``--choose model`` (default): for each type, the log-probability that the model's answer to
+  that type's question starts with the mention (the tokens of ``["<mention>`` after the prompt,
+  teacher-forced); the best-scoring type is kept.
+* ``--choose rarest --train-set FILE``: the type the model's training set asked least often
+  with a non-empty answer, as a proxy for the most specific one (a model trained mostly on
+  *person* answers a writer's name for *person* and for *writer*; CrossNER marks the span
+  *writer*). Types tied at the lowest count are all kept. Needs no model.
+
+A text asked in several windows is left as it is (its prompts are per window).
 
     python tools/one_type_per_mention.py runs/default-n50 --data-root ../shared/data \\
         -o runs/one-type-per-mention-n50.json
+    python tools/one_type_per_mention.py runs/default31-n50 --choose rarest --train-set \\
+        runs/reproduce/en-neg1/work/datasets/ra-it-nn-k2-n1600-s2-acf4d43115/train.jsonl \\
+        --data-root ../shared/data -o runs/rarest-type-n50.json
 
 Prints the F1 per benchmark before and after, and writes them with the counts to ``-o``.
 """
@@ -22,6 +32,7 @@ import re
 import shlex
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 #: the list metric's pattern (raitner.evaluate.metrics): the surface strings of an answer it
@@ -60,6 +71,43 @@ def _log_probs(model, tokenizer, prompts, continuations, batch_size):
     return scores
 
 
+def answered_type_counts(train_set: Path) -> Counter:
+    """How often each type (lower-cased) is asked with a non-empty answer in a training set
+    written by ``raitner build``; its template is read from the ``.stats.json`` beside it."""
+    from raitner.errors import RaitnerError
+    from raitner.prompts.templates import default_template_id, get_template
+
+    stats = train_set.with_suffix(".stats.json")
+    template_id = default_template_id("en")
+    if stats.is_file():
+        template_id = json.loads(stats.read_text(encoding="utf-8"))["settings"]["template"]
+    head, _, tail = get_template(template_id).question.partition("{label}")
+    question = re.compile(re.escape(head) + "(.+)" + re.escape(tail))
+    counts: Counter = Counter()
+    with train_set.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                messages = json.loads(line)["messages"]
+                for asked, answer in zip(messages, messages[1:], strict=False):
+                    found = asked["role"] == "user" and question.fullmatch(asked["content"])
+                    if found and answer["role"] == "assistant" and json.loads(answer["content"]):
+                        counts[found.group(1).lower()] += 1
+            except (ValueError, KeyError, TypeError) as error:
+                raise RaitnerError(
+                    f"{train_set}:{number}: expected a conversation of `raitner build` "
+                    f"(messages with JSON-list answers): {error}"
+                ) from None
+    if not counts:
+        raise RaitnerError(f"{train_set}: no question of template {template_id} with an answer")
+    return counts
+
+
+def rarest_types(labels, counts: Counter) -> set[str]:
+    """The labels asked least often in training (all of them when tied)."""
+    lowest = min(counts[label.lower()] for label in labels)
+    return {label for label in labels if counts[label.lower()] == lowest}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("eval_dir", type=Path, help="a raitner eval output folder")
@@ -68,10 +116,21 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="the model that wrote the answers (default: the embedded default)",
     )
+    parser.add_argument(
+        "--choose",
+        choices=("model", "rarest"),
+        default="model",
+        help="keep the type the model scores best, or the one its training set asked least",
+    )
+    parser.add_argument(
+        "--train-set", type=Path, help="for --choose rarest: the model's training set (JSONL)"
+    )
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
+    if (args.choose == "rarest") != (args.train_set is not None):
+        parser.error("--train-set goes with --choose rarest, and only with it")
 
     from raitner.api import OpenNER
     from raitner.atomic import atomic_write
@@ -96,16 +155,21 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if not files:
         parser.error(f"no saved predictions under {args.eval_dir / 'predictions'}")
-    ner = OpenNER.from_pretrained(args.model, backend="hf")
-    backend, template = ner.backend, ner.template
-    model, tokenizer = backend.model, backend.tokenizer
-    model.eval()
+    if args.choose == "rarest":
+        type_counts = answered_type_counts(args.train_set)
+    else:
+        ner = OpenNER.from_pretrained(args.model, backend="hf")
+        backend, template = ner.backend, ner.template
+        model, tokenizer = backend.model, backend.tokenizer
+        model.eval()
     for path in files:
         lines = path.read_text(encoding="utf-8").splitlines()
         settings = json.loads(lines[0])["settings"]
         benchmark = settings["benchmark"]
         records = [json.loads(line) for line in lines[1:]]
-        golds = {ex.text: ex for ex in load_benchmark(benchmark, settings["split"], args.data_root)}
+        # by id: a test split can hold one text twice with different annotations (CrossNER
+        # Music has 6 such texts)
+        golds = {ex.id: ex for ex in load_benchmark(benchmark, settings["split"], args.data_root)}
         queries, prompts, continuations = [], [], []
         windowed = 0
         for index, record in enumerate(records):
@@ -125,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 for label, surface in by_label.items():
                     queries.append((index, mention, label))
+                    if args.choose == "rarest":
+                        continue
                     conversation = template.query_messages(record["text"], label)
                     prompts.append(
                         tokenizer(backend.render(conversation), add_special_tokens=False)[
@@ -136,19 +202,28 @@ def main(argv: list[str] | None = None) -> int:
                             "input_ids"
                         ]
                     )
-        scores = _log_probs(model, tokenizer, prompts, continuations, args.batch_size)
-        best: dict[tuple[int, str], tuple[float, str]] = {}
-        for (index, mention, label), score in zip(queries, scores, strict=True):
-            if (index, mention) not in best or score > best[(index, mention)][0]:
-                best[(index, mention)] = (score, label)
+        kept_types: dict[tuple[int, str], set[str]] = {}
+        if args.choose == "rarest":
+            candidates: dict[tuple[int, str], list[str]] = {}
+            for index, mention, label in queries:
+                candidates.setdefault((index, mention), []).append(label)
+            for key, labels in candidates.items():
+                kept_types[key] = rarest_types(labels, type_counts)
+        else:
+            scores = _log_probs(model, tokenizer, prompts, continuations, args.batch_size)
+            best: dict[tuple[int, str], tuple[float, str]] = {}
+            for (index, mention, label), score in zip(queries, scores, strict=True):
+                if (index, mention) not in best or score > best[(index, mention)][0]:
+                    best[(index, mention)] = (score, label)
+            kept_types = {key: {label} for key, (_, label) in best.items()}
         dropped = {
             (index, mention, label)
             for index, mention, label in queries
-            if best[(index, mention)][1] != label
+            if label not in kept_types[(index, mention)]
         }
         before, after, gold_lists = [], [], []
         for index, record in enumerate(records):
-            example = golds[record["text"]]
+            example = golds[record["id"]]
             for label, answer in record["answers"].items():
                 before.append(answer)
                 gold_lists.append(example.mentions(label))
