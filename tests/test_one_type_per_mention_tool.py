@@ -145,3 +145,16 @@ def test_rarest_needs_a_training_set_and_names_a_bad_line(tmp_path, data_root, c
 
     with pytest.raises(RaitnerError, match=f"{re.escape(str(bad))}:2: expected a conversation"):
         _tool().answered_type_counts(bad)
+    # from the command line: a usage error naming the file and line, nothing written
+    output = tmp_path / "out.json"
+    predictions = tmp_path / "eval" / "predictions"
+    predictions.mkdir(parents=True)
+    (predictions / "crossner_ai.jsonl").write_text("{}\n", encoding="utf-8")
+    argv = [str(tmp_path / "eval"), "--choose", "rarest", "--train-set", str(bad)]
+    argv += ["-o", str(output)]
+    with pytest.raises(SystemExit) as stopped:
+        _tool().main(argv)
+    assert (
+        stopped.value.code == 2 and f"{bad}:2: expected a conversation" in capsys.readouterr().err
+    )
+    assert not output.exists()

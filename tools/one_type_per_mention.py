@@ -156,7 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         parser.error(f"no saved predictions under {args.eval_dir / 'predictions'}")
     if args.choose == "rarest":
-        type_counts = answered_type_counts(args.train_set)
+        from raitner.errors import RaitnerError
+
+        try:
+            type_counts = answered_type_counts(args.train_set)
+        except (OSError, RaitnerError) as error:
+            parser.error(str(error))
     else:
         ner = OpenNER.from_pretrained(args.model, backend="hf")
         backend, template = ner.backend, ner.template
