@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         # Music has 6 such texts)
         golds = {ex.id: ex for ex in load_benchmark(benchmark, settings["split"], args.data_root)}
         queries, prompts, continuations = [], [], []
+        kept_types: dict[tuple[int, str], set[str]] = {}
         windowed = 0
         for index, record in enumerate(records):
             if len(record.get("windows", [[0, 0]])) > 1:
@@ -192,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             for mention, by_label in surfaces.items():
                 if len(by_label) < 2:
                     continue
+                if args.choose == "rarest":
+                    kept_types[(index, mention)] = rarest_types(by_label, type_counts)
                 for label, surface in by_label.items():
                     queries.append((index, mention, label))
                     if args.choose == "rarest":
@@ -207,14 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                             "input_ids"
                         ]
                     )
-        kept_types: dict[tuple[int, str], set[str]] = {}
-        if args.choose == "rarest":
-            candidates: dict[tuple[int, str], list[str]] = {}
-            for index, mention, label in queries:
-                candidates.setdefault((index, mention), []).append(label)
-            for key, labels in candidates.items():
-                kept_types[key] = rarest_types(labels, type_counts)
-        else:
+        if args.choose == "model":
             scores = _log_probs(model, tokenizer, prompts, continuations, args.batch_size)
             best: dict[tuple[int, str], tuple[float, str]] = {}
             for (index, mention, label), score in zip(queries, scores, strict=True):
