@@ -387,6 +387,26 @@ def test_extract_prints_entities_as_json_lines(tiny_model_dir, capsys):
     assert "  person: " in captured.err and "  location: " in captured.err
 
 
+def test_a_model_that_cannot_be_loaded_is_an_error_not_a_traceback(tmp_path, capsys):
+    missing = tmp_path / "no-such-model"
+    assert main(["extract", "Alice", "--labels", "person", "--model", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("raitner: error:") and "Traceback" not in err
+    assert str(missing) in err and "no such folder" in err
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    settings = {"format": "raitner-model-v1", "base_model": str(missing), "template": "ra-it-en-v1"}
+    (adapter / "raitner.json").write_text(json.dumps(settings), encoding="utf-8")
+    assert main(["extract", "Alice", "--labels", "person", "--model", str(adapter)]) == 2
+    err = capsys.readouterr().err
+    assert "LoRA adapter on the base model" in err and "no such folder" in err
+
+    (adapter / "raitner.json").write_text('{"format": ', encoding="utf-8")
+    assert main(["extract", "Alice", "--labels", "person", "--model", str(adapter)]) == 2
+    assert f"{adapter / 'raitner.json'}:1: not valid JSON" in capsys.readouterr().err
+
+
 def test_eval_rejects_unknown_benchmark_before_loading_a_model(capsys):
     assert main(["eval", "--benchmarks", "crossner_ai,nope", "--model", "/nonexistent"]) == 2
     assert "unknown benchmark 'nope'" in capsys.readouterr().err

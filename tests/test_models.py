@@ -437,3 +437,35 @@ def test_model_card_states_how_absent_types_were_asked():
     assert _negatives_line(closed).startswith("every type of a closed label set; otherwise one")
     # a training file not written by `raitner build` has neither record
     assert _question_counts({}) == "-" and _negatives_line({}) == "-"
+
+
+def test_a_missing_model_folder_is_named_without_a_traceback(tmp_path):
+    from raitner.errors import ModelLoadError, RaitnerError
+    from raitner.models import load_causal_lm
+
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(ModelLoadError, match="no such folder") as caught:
+        load_causal_lm(missing, device="cpu")
+    assert str(missing) in str(caught.value)
+    assert isinstance(caught.value, RaitnerError)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelLoadError, match="config.json"):
+        load_causal_lm(empty, device="cpu")
+
+    a_file = tmp_path / "weights.bin"
+    a_file.write_bytes(b"\0")
+    with pytest.raises(ModelLoadError, match="a file, not a folder"):
+        load_causal_lm(a_file, device="cpu")
+
+
+def test_an_unloadable_hub_id_is_described_as_one():
+    said = models.describe_unloadable_model("someone/missing-model", OSError("404\nmore"))
+    assert "'someone/missing-model'" in said and "Hugging Face model id" in said
+    assert "(404)" in said  # only the first line of the loader's own error
+    assert "'./local' (x)" in models.describe_unloadable_model("./local", OSError("x"))
+    for path_like in ("./local", "a/b/c", "~/nothing-here-either"):
+        with pytest.raises(models.ModelLoadError, match="no such folder"):
+            models.check_model_location(path_like)
+    models.check_model_location("someone/missing-model")  # a hub id: left to transformers

@@ -23,7 +23,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from raitner.errors import RaitnerError
+from raitner.errors import ModelLoadError, RaitnerError
 from raitner.infer.backends import DEFAULT_MAX_NEW_TOKENS, GenerationBackend
 from raitner.infer.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_TOKENS
 from raitner.infer.journal import AnswerJournal
@@ -58,7 +58,13 @@ def read_model_config(folder: str | Path) -> dict[str, Any] | None:
     path = Path(folder) / MODEL_CONFIG_FILE
     if not path.is_file():
         return None
-    config = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ModelFormatError(
+            f"{path}:{err.lineno}: not valid JSON ({err.msg}); expected the model folder's "
+            f"settings as one JSON object"
+        ) from err
     if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
         found = config.get("format") if isinstance(config, dict) else type(config).__name__
         raise ModelFormatError(f"{path}: expected format {MODEL_FORMAT!r}, got {found!r}")
@@ -435,7 +441,15 @@ def _load_adapter_model(
 
     from raitner.models import load_causal_lm, quiet_peft_wrapping
 
-    base, _ = load_causal_lm(base_model_of(config), device=device, dtype=dtype)
+    base_name = base_model_of(config)
+    try:
+        base, _ = load_causal_lm(base_name, device=device, dtype=dtype)
+    except ModelLoadError as err:
+        base_said = "the embedded default" if base_name is None else repr(base_name)
+        raise ModelLoadError(
+            f"the model folder {str(folder)!r} is a LoRA adapter on the base model {base_said} "
+            f"(its {MODEL_CONFIG_FILE}), which cannot be loaded: {err}"
+        ) from err
     tokenizer = AutoTokenizer.from_pretrained(folder)
     with quiet_peft_wrapping():
         model = PeftModel.from_pretrained(base, folder)

@@ -40,3 +40,11 @@ class UnknownNameError(RaitnerError, KeyError):
 
     def __str__(self) -> str:
         return self.args[0]
+
+
+class ModelLoadError(RaitnerError, OSError):
+    """A model (or its tokenizer) named by the user cannot be loaded.
+
+    The message names the model as given and says whether it was taken for a local folder or a
+    Hugging Face model id; the loader's own error is chained as the cause.
+    """

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from raitner.atomic import atomic_directory
-from raitner.errors import RaitnerError
+from raitner.errors import ModelLoadError, RaitnerError
 
 logger = logging.getLogger(__name__)
 
@@ -472,11 +472,62 @@ def load_causal_lm(
     tokenizer_kwargs = {}
     if "trust_remote_code" in model_kwargs:
         tokenizer_kwargs["trust_remote_code"] = model_kwargs["trust_remote_code"]
-    tokenizer = AutoTokenizer.from_pretrained(path, **tokenizer_kwargs)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **model_kwargs)
+    check_model_location(path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, **tokenizer_kwargs)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **model_kwargs)
+    except OSError as err:
+        raise ModelLoadError(describe_unloadable_model(path, err)) from err
     model.to(device)
     ensure_pad_token(tokenizer, model)
     return model, tokenizer
+
+
+def _looks_like_a_path(given: str) -> bool:
+    return (
+        os.path.isabs(os.path.expanduser(given))
+        or given.startswith((".", "~"))
+        or given.count("/") > 1
+        or (os.sep != "/" and os.sep in given)
+    )
+
+
+def check_model_location(name_or_path: str | os.PathLike[str]) -> None:
+    """Refuse, before transformers is asked, a model that is plainly not there.
+
+    :class:`ModelLoadError` for a folder without ``config.json`` (or a PEFT adapter's
+    ``adapter_config.json``), a file where a folder is
+    expected, or a name that looks like a path (absolute, relative, ``~``, more than one ``/``)
+    and does not exist. Anything else (an existing folder, a Hugging Face id) passes.
+    """
+    given = os.fspath(name_or_path)
+    expanded = os.path.expanduser(given)
+    if os.path.isdir(expanded):
+        configs = ("config.json", "adapter_config.json")  # a model, or a PEFT adapter on one
+        if not any(os.path.isfile(os.path.join(expanded, name)) for name in configs):
+            raise ModelLoadError(
+                f"the folder {given!r} is not a model: it has no config.json (a model folder "
+                f"holds what save_pretrained writes: config.json, the weights, the tokenizer)"
+            )
+    elif os.path.exists(expanded):
+        raise ModelLoadError(f"cannot load a model from {given!r}: a file, not a folder")
+    elif _looks_like_a_path(given):
+        raise ModelLoadError(f"model {given!r}: no such folder")
+
+
+def describe_unloadable_model(name_or_path: str | os.PathLike[str], error: BaseException) -> str:
+    """Say why ``name_or_path`` could not be loaded, in terms of what the user gave: a folder,
+    or a Hugging Face model id (found in the local cache or downloaded, unless
+    ``HF_HUB_OFFLINE=1``). Only the first line of the loader's own ``error`` is kept."""
+    text = str(error).strip()
+    detail = text.splitlines()[0] if text else type(error).__name__
+    given = os.fspath(name_or_path)
+    if os.path.exists(os.path.expanduser(given)) or _looks_like_a_path(given):
+        return f"cannot load the model in {given!r} ({detail})"
+    return (
+        f"cannot load the model {given!r}: it is not a local folder, and as a Hugging Face model "
+        f"id it is neither in the local cache nor downloadable ({detail})"
+    )
 
 
 @contextlib.contextmanager
