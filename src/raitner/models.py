@@ -461,10 +461,12 @@ def load_causal_lm(
     to the tokenizer). The tokenizer always has a pad token (see :func:`ensure_pad_token`);
     padding side is left to the caller.
     """
+    path = resolve_model(name_or_path)
+    check_model_location(path)  # before the heavy imports: a plainly missing model fails fast
+
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = resolve_model(name_or_path)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
@@ -472,7 +474,6 @@ def load_causal_lm(
     tokenizer_kwargs = {}
     if "trust_remote_code" in model_kwargs:
         tokenizer_kwargs["trust_remote_code"] = model_kwargs["trust_remote_code"]
-    check_model_location(path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, **tokenizer_kwargs)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **model_kwargs)
