@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -224,6 +225,38 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", "-o", required=True, type=Path)
     predict.add_argument("--labels", help="comma-separated types for lines that name none")
     add_model_options(predict)
+
+    serve = commands.add_parser(
+        "serve",
+        help="an HTTP server answering NER requests (pip install 'raitner[serve]')",
+        description=(
+            "POST /v1/extract {text, labels} and /v1/extract/batch {texts, labels}; GET "
+            "/v1/model and /health; interactive docs at /docs. Requests arriving within "
+            "--max-wait-ms of each other are answered in one batch. --examples sets what a "
+            "request that names no 'examples' gets."
+        ),
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
+    serve.add_argument("--port", type=_positive_int, default=8000, help="default: %(default)s")
+    serve.add_argument(
+        "--max-batch-texts",
+        type=_positive_int,
+        default=32,
+        help="texts of concurrent requests answered together (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-wait-ms",
+        type=_finite_float,
+        default=5.0,
+        help="how long a batch waits for more requests after its first (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-text-chars",
+        type=_positive_int,
+        default=100_000,
+        help="longer texts are refused with HTTP 413 (default: %(default)s)",
+    )
+    add_model_options(serve)
 
     evaluate = commands.add_parser(
         "eval",
@@ -664,6 +697,39 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    if args.max_wait_ms < 0:
+        raise RaitnerError(f"--max-wait-ms must not be negative, got {args.max_wait_ms}")
+    try:
+        import uvicorn
+
+        from raitner.server import create_app
+    except ImportError as err:
+        raise RaitnerError(
+            f"{err}; the server needs FastAPI and uvicorn: pip install 'raitner[serve]'"
+        ) from err
+    model_name = args.model or "embedded-default"
+    print(f"loading {model_name} …", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    ner = _load_ner(args, pool=args.pool)
+    print(f"loaded in {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)
+    app = create_app(
+        ner,
+        model_name=model_name,
+        max_batch_texts=args.max_batch_texts,
+        max_wait_ms=args.max_wait_ms,
+        max_text_chars=args.max_text_chars,
+        default_examples=args.examples,
+    )
+    print(
+        f"serving on http://{args.host}:{args.port} (docs at /docs; Ctrl-C stops)",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
 def _reproduce(args: argparse.Namespace) -> int:
     from raitner.reproduce.cli import run
 
@@ -713,6 +779,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("train", None): _train,
         ("extract", None): _extract,
         ("predict", None): _predict,
+        ("serve", None): _serve,
         ("eval", None): _eval,
         ("compare", None): _compare,
         ("reproduce", None): _reproduce,
