@@ -193,7 +193,8 @@ def test_help_starts_without_heavy_imports():
     code = (
         "import sys, raitner.cli\n"
         "try:\n    raitner.cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = ('torch', 'sentence_transformers', 'transformers', 'trl', 'peft', 'jieba')\n"
+        "heavy = ('torch', 'sentence_transformers', 'transformers', 'trl', 'peft', 'jieba',\n"
+        "         'fastapi', 'uvicorn', 'openai')\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
     out = subprocess.run(

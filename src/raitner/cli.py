@@ -49,6 +49,80 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", required=True, type=Path)
     _add_data_root(export)
 
+    distill = commands.add_parser(
+        "distill",
+        help="annotate raw text with a teacher LLM (OpenAI-compatible API) into NER examples",
+        description=(
+            "Cut documents into passages of at most --max-passage-tokens tokens, ask each "
+            "teacher for every entity and its type (the papers' data-construction prompt), vote "
+            "when there are several teachers, locate the mentions and write raitner JSONL for "
+            "`raitner build`. Answers are cached as they arrive: an interrupted run resumes, a "
+            "rerun asks nothing twice. Needs pip install 'raitner[distill]'."
+        ),
+    )
+    distill.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        help=".jsonl files (one object per line with a string 'text' and optional 'id') or "
+        "text files (one document per non-empty line)",
+    )
+    distill.add_argument("--output", "-o", required=True, type=Path, help="examples .jsonl")
+    distill.add_argument(
+        "--teacher",
+        action="append",
+        required=True,
+        metavar="MODEL[@BASE_URL]",
+        help="teacher model, optionally with its own API base URL; repeat for several "
+        "teachers (majority vote)",
+    )
+    distill.add_argument(
+        "--base-url", help="OpenAI-compatible API base URL (default: $OPENAI_BASE_URL, else OpenAI)"
+    )
+    distill.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        help="environment variable holding the API key (default: %(default)s)",
+    )
+    distill.add_argument("--lang", choices=["en", "zh"], default="en")
+    distill.add_argument(
+        "--prompt", help="teacher prompt id (default: pile-ner-type-en-v1 / sky-ner-zh-v1)"
+    )
+    distill.add_argument(
+        "--max-passage-tokens",
+        type=_positive_int,
+        default=256,
+        help="passage length in tokens (papers: 256; default: %(default)s)",
+    )
+    distill.add_argument(
+        "--tokenizer",
+        help="HF tokenizer id or path whose tokens are counted (default: approximate tokens: "
+        "words, punctuation marks, CJK characters)",
+    )
+    distill.add_argument("--sample", type=_positive_int, help="a seeded subset of N passages")
+    distill.add_argument("--seed", type=int, default=0)
+    distill.add_argument("--text-field", default="text", help="JSONL field holding the text")
+    distill.add_argument(
+        "--concurrency", type=_positive_int, default=4, help="requests in flight (default: 4)"
+    )
+    distill.add_argument(
+        "--min-votes",
+        type=_positive_int,
+        help="teachers that must name a (mention, type) pair (default: a majority)",
+    )
+    distill.add_argument("--temperature", type=_finite_float, default=0.0)
+    distill.add_argument(
+        "--max-tokens", type=_positive_int, default=1024, help="answer length limit per request"
+    )
+    distill.add_argument(
+        "--cache",
+        type=Path,
+        help="teacher answer cache (default: <output>.teacher-cache.jsonl; kept afterwards)",
+    )
+    distill.add_argument(
+        "--keep-empty", action="store_true", help="keep passages left with no entity"
+    )
+
     build = commands.add_parser(
         "build",
         help="write a vanilla-IT or RA-IT training set (TRL messages JSONL)",
@@ -730,6 +804,77 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _distill(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from raitner.distill.pipeline import distill, read_documents, sample_passages, split_passages
+    from raitner.distill.prompts import default_teacher_prompt, get_teacher_prompt
+    from raitner.distill.teacher import OpenAITeacher, TeacherCache
+    from raitner.io.jsonl import write_examples
+
+    prompt = get_teacher_prompt(args.prompt) if args.prompt else default_teacher_prompt(args.lang)
+    if prompt.lang != args.lang:
+        raise RaitnerError(f"teacher prompt {prompt.id} is for {prompt.lang!r}, not {args.lang!r}")
+    if args.min_votes is not None and args.min_votes > len(args.teacher):
+        raise RaitnerError(f"--min-votes {args.min_votes} with {len(args.teacher)} teacher(s)")
+    token_spans = None
+    if args.tokenizer:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+
+        def token_spans(text: str) -> list[tuple[int, int]]:
+            encoded = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
+            return [tuple(span) for span in encoded["offset_mapping"]]
+
+    passages = [
+        passage
+        for path in args.inputs
+        for doc_id, text in read_documents(path, args.text_field)
+        for passage in split_passages(
+            doc_id, text, max_tokens=args.max_passage_tokens, token_spans=token_spans
+        )
+    ]
+    if not passages:
+        raise RaitnerError(f"no text in {', '.join(map(str, args.inputs))}")
+    chosen = sample_passages(passages, args.sample, args.seed)
+    print(f"{len(passages)} passages, {len(chosen)} to annotate", file=sys.stderr)
+    api_key = os.environ.get(args.api_key_env)
+    teachers = []
+    for spec in args.teacher:
+        model, _, base_url = spec.partition("@")
+        teachers.append(
+            OpenAITeacher(
+                model,
+                base_url=base_url or args.base_url,
+                api_key=api_key,
+                temperature=args.temperature,
+                max_tokens=args.max_tokens,
+            )
+        )
+    cache = TeacherCache(
+        args.cache or args.output.with_name(args.output.name + ".teacher-cache.jsonl")
+    )
+    with tqdm(total=len(chosen) * len(teachers), unit="answer", desc="distill") as bar:
+        examples, stats = distill(
+            chosen,
+            teachers,
+            prompt,
+            cache=cache,
+            concurrency=args.concurrency,
+            min_votes=args.min_votes,
+            keep_empty=args.keep_empty,
+            on_answer=lambda: bar.update(1),
+        )
+    write_examples(args.output, examples)
+    print(stats.summary(), file=sys.stderr)
+    common = ", ".join(f"{t} ({n})" for t, n in stats.types.most_common(10))
+    if common:
+        print(f"most frequent types: {common}", file=sys.stderr)
+    print(f"wrote {len(examples)} examples to {args.output} (answers cached in {cache.path})")
+    return 0
+
+
 def _reproduce(args: argparse.Namespace) -> int:
     from raitner.reproduce.cli import run
 
@@ -764,6 +909,7 @@ _KEPT_WHEN_INTERRUPTED = {
     "train": "checkpoints are kept in --output-dir",
     "eval": "answers so far are journalled under --output",
     "predict": "answers so far are journalled in <output>.journal",
+    "distill": "teacher answers so far are in the cache",
     "reproduce": "finished stages and their checkpoints are kept",
 }
 
@@ -780,6 +926,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("extract", None): _extract,
         ("predict", None): _predict,
         ("serve", None): _serve,
+        ("distill", None): _distill,
         ("eval", None): _eval,
         ("compare", None): _compare,
         ("reproduce", None): _reproduce,
