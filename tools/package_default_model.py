@@ -2,6 +2,7 @@
 
     python tools/package_default_model.py runs/default-en/export-140 [--empty-bias 0.75]
     python tools/package_default_model.py --empty-bias 0.75   # the packaged model, in place
+    python tools/package_default_model.py runs/…/model --into models/candidates/NAME
 
 The LoRA weights are stored in float16 (half the size; they are cast back to the base model's
 dtype when loaded), the machine-specific base-model path is removed from ``raitner.json`` (the
@@ -9,7 +10,9 @@ embedded default is found by name), the model card is rendered from the settings
 and the folder replaces ``src/raitner/default_model`` whole (staged beside it, so an interrupted
 run leaves the old one). ``--empty-bias`` sets the decoding default ``inference.empty_bias`` in
 ``raitner.json`` (:mod:`raitner.infer.empty_bias`; 0 removes it) and re-renders the model card;
-without a model folder it changes only that, in the packaged model.
+without a model folder it changes only that, in the packaged model. ``--into DIR`` writes the
+same folder elsewhere instead (a candidate kept in the repository until an evaluation decides;
+its tokenizer files are the default's, so git stores them once).
 """
 
 from __future__ import annotations
@@ -42,13 +45,19 @@ def main() -> None:
         type=float,
         help="the model's default empty-answer bias (raitner.json inference.empty_bias)",
     )
+    parser.add_argument(
+        "--into",
+        type=Path,
+        default=PACKAGED,
+        help="where to write the folder (default: the package's default model, replaced)",
+    )
     args = parser.parse_args()
     if args.model is None:
         if args.empty_bias is None:
             parser.error("give a model folder, --empty-bias, or both")
-        info = json.loads((PACKAGED / "raitner.json").read_text(encoding="utf-8"))
-        _write_settings(PACKAGED, _with_bias(info, args.empty_bias))
-        print(f"set the empty-answer bias of {PACKAGED} to {args.empty_bias:g}")
+        info = json.loads((args.into / "raitner.json").read_text(encoding="utf-8"))
+        _write_settings(args.into, _with_bias(info, args.empty_bias))
+        print(f"set the empty-answer bias of {args.into} to {args.empty_bias:g}")
         return
     import torch
     from safetensors.torch import load_file, save_file
@@ -61,7 +70,8 @@ def main() -> None:
     if not info["base_model"].get("embedded"):
         raise SystemExit(f"{args.model} was not trained on an embedded base model")
     info["base_model"]["path"] = None
-    with atomic_directory(PACKAGED, replace=True) as staging:
+    args.into.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_directory(args.into, replace=True) as staging:
         for name in KEEP:
             source = args.model / name
             if not source.is_file():
@@ -75,7 +85,7 @@ def main() -> None:
                 shutil.copyfile(source, staging / name)
         # the card is rendered from the settings packaged, not copied from training time
         _write_settings(staging, info)
-    print(f"packaged {args.model} into {PACKAGED}")
+    print(f"packaged {args.model} into {args.into}")
 
 
 def _with_bias(info: dict, bias: float) -> dict:

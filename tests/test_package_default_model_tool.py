@@ -1,0 +1,55 @@
+"""tools/package_default_model.py --into: a trained folder written elsewhere than the package,
+with float16 weights, no machine path and a card rendered from its settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+TOOL = Path(__file__).resolve().parents[1] / "tools" / "package_default_model.py"
+PACKAGED = Path(__file__).resolve().parents[1] / "src" / "raitner" / "default_model"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("package_default_model", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_into_writes_a_candidate_folder_and_leaves_the_package_alone(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file, save_file
+
+    trained = tmp_path / "trained"
+    shutil.copytree(PACKAGED, trained)
+    weights = {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3) / 7}
+    save_file(weights, trained / "adapter_model.safetensors")
+    info = json.loads((trained / "raitner.json").read_text())
+    info["base_model"]["path"] = "/home/someone/.cache/raitner/models/smollm2"
+    (trained / "raitner.json").write_text(json.dumps(info))
+    packaged_before = (PACKAGED / "adapter_model.safetensors").read_bytes()
+
+    target = tmp_path / "models" / "candidates" / "c1"
+    monkeypatch.setattr(sys, "argv", ["package", str(trained), "--into", str(target)])
+    _tool().main()
+
+    assert (PACKAGED / "adapter_model.safetensors").read_bytes() == packaged_before
+    stored = load_file(target / "adapter_model.safetensors")
+    assert stored["w"].dtype == torch.float16
+    assert torch.allclose(stored["w"].float(), weights["w"], atol=1e-3)
+    written = json.loads((target / "raitner.json").read_text())
+    assert written["base_model"]["path"] is None
+    assert (target / "README.md").read_text().strip()
+    assert (target / "tokenizer.json").read_bytes() == (PACKAGED / "tokenizer.json").read_bytes()
+
+    # a bias set on the candidate in place, without a model folder
+    monkeypatch.setattr(sys, "argv", ["package", "--empty-bias", "0.5", "--into", str(target)])
+    _tool().main()
+    assert json.loads((target / "raitner.json").read_text())["inference"] == {"empty_bias": 0.5}
+    assert (PACKAGED / "adapter_model.safetensors").read_bytes() == packaged_before
