@@ -298,6 +298,33 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", type=Path)
     predict.add_argument("--output", "-o", required=True, type=Path)
     predict.add_argument("--labels", help="comma-separated types for lines that name none")
+    scale = predict.add_argument_group(
+        "scale-out with Ray (pip install 'raitner[ray]')",
+        "texts are spread over workers that each load the model; all questions of a text go to "
+        "one worker",
+    )
+    scale.add_argument(
+        "--ray-workers", type=_positive_int, help="answer with N Ray workers (default: no Ray)"
+    )
+    scale.add_argument(
+        "--ray-gpus-per-worker",
+        type=_finite_float,
+        default=0.0,
+        help="GPUs each worker reserves (1 for --backend vllm; default: %(default)s)",
+    )
+    scale.add_argument(
+        "--ray-cpus-per-worker",
+        type=_finite_float,
+        default=1.0,
+        help="CPUs each worker reserves (default: %(default)s)",
+    )
+    scale.add_argument(
+        "--ray-block-texts",
+        type=_positive_int,
+        default=16,
+        help="texts per block handed to a worker (default: %(default)s)",
+    )
+    scale.add_argument("--ray-address", help="a running Ray cluster (default: start one here)")
     add_model_options(predict)
 
     serve = commands.add_parser(
@@ -616,26 +643,31 @@ def _retrieval_overrides(args: argparse.Namespace) -> dict | None:
     return given or None
 
 
-def _load_ner(args: argparse.Namespace, pool=None):
-    from raitner.api import OpenNER
+def _loader_options(args: argparse.Namespace, pool=None) -> dict:
+    """The keyword arguments of ``OpenNER.from_pretrained`` the model options give."""
     from raitner.retrieval.strategies import RetrievalConfig
 
     if args.examples == "pool" and pool is None and not getattr(args, "pool_split", None):
         raise RaitnerError("--examples pool needs --pool FILE.jsonl")
     overrides = _retrieval_overrides(args)
-    return OpenNER.from_pretrained(
-        args.model,
-        lang=args.lang,
-        device=args.device,
-        pool=pool,
-        retrieval=RetrievalConfig(**overrides) if overrides else None,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        max_text_tokens=args.max_text_tokens or None,
-        backend=args.backend,
-        constrained=args.constrained in (True, "yes"),
-        empty_bias=args.empty_bias,
-    )
+    return {
+        "lang": args.lang,
+        "device": args.device,
+        "pool": pool,
+        "retrieval": RetrievalConfig(**overrides) if overrides else None,
+        "batch_size": args.batch_size,
+        "max_new_tokens": args.max_new_tokens,
+        "max_text_tokens": args.max_text_tokens or None,
+        "backend": args.backend,
+        "constrained": args.constrained in (True, "yes"),
+        "empty_bias": args.empty_bias,
+    }
+
+
+def _load_ner(args: argparse.Namespace, pool=None):
+    from raitner.api import OpenNER
+
+    return OpenNER.from_pretrained(args.model, **_loader_options(args, pool))
 
 
 def _extract(args: argparse.Namespace) -> int:
@@ -680,6 +712,8 @@ def _predict(args: argparse.Namespace) -> int:
 
     default_labels = [x.strip() for x in (args.labels or "").split(",") if x.strip()]
     rows = _read_predict_input(args.input, default_labels)
+    if args.ray_workers:
+        return _predict_with_ray(args, rows)
     ner = _load_ner(args, pool=args.pool)
     # answers are kept as they come: an interrupted run, started again, asks only the rest
     journal = AnswerJournal(
@@ -706,6 +740,43 @@ def _predict(args: argparse.Namespace) -> int:
     journal.discard()
     resumed = f" ({journal.resumed} answers reused from {journal.path})" if journal.resumed else ""
     print(f"wrote {len(rows)} predictions to {args.output}{resumed}")
+    return 0
+
+
+def _predict_with_ray(args: argparse.Namespace, rows: list[dict]) -> int:
+    from tqdm.auto import tqdm
+
+    from raitner.atomic import atomic_write
+    from raitner.infer.ray_predict import predict_with_ray
+
+    options = _loader_options(args, pool=str(args.pool) if args.pool else None)
+    journal_path = args.output.with_name(args.output.name + ".ray-journal.jsonl")
+    with tqdm(total=len(rows), unit="text", desc="predict (ray)") as bar:
+        try:
+            records, resumed = predict_with_ray(
+                rows,
+                model=args.model,
+                options=options,
+                examples="pool" if args.examples == "pool" else None,
+                workers=args.ray_workers,
+                gpus_per_worker=args.ray_gpus_per_worker,
+                cpus_per_worker=args.ray_cpus_per_worker,
+                block_texts=args.ray_block_texts,
+                journal_path=journal_path,
+                address=args.ray_address,
+                on_texts=bar.update,
+            )
+        except ImportError as err:
+            raise RaitnerError(str(err)) from err
+    with atomic_write(args.output) as handle:
+        for row, record in zip(rows, records, strict=True):
+            handle.write(json.dumps({"id": row["id"], **record}, ensure_ascii=False) + "\n")
+    journal_path.unlink(missing_ok=True)
+    reused = f" ({resumed} texts reused from {journal_path})" if resumed else ""
+    print(
+        f"wrote {len(rows)} predictions to {args.output} "
+        f"with {args.ray_workers} Ray workers{reused}"
+    )
     return 0
 
 
@@ -908,7 +979,7 @@ def _silence_stdout() -> None:
 _KEPT_WHEN_INTERRUPTED = {
     "train": "checkpoints are kept in --output-dir",
     "eval": "answers so far are journalled under --output",
-    "predict": "answers so far are journalled in <output>.journal",
+    "predict": "answers so far are journalled in <output>.journal (.ray-journal.jsonl with Ray)",
     "distill": "teacher answers so far are in the cache",
     "reproduce": "finished stages and their checkpoints are kept",
 }
