@@ -194,7 +194,7 @@ def test_help_starts_without_heavy_imports():
         "import sys, raitner.cli\n"
         "try:\n    raitner.cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = ('torch', 'sentence_transformers', 'transformers', 'trl', 'peft', 'jieba',\n"
-        "         'fastapi', 'uvicorn', 'openai')\n"
+        "         'fastapi', 'uvicorn', 'openai', 'ray')\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
     out = subprocess.run(
