@@ -276,9 +276,11 @@ def test_cli_serve_loads_the_model_and_serves_it(monkeypatch, lively_model_dir: 
     )
     assert code == 0
     assert (served["host"], served["port"]) == ("127.0.0.1", 8123)
+    assert served["app"].state.batcher.max_batch_texts == 32
     with TestClient(served["app"]) as client:
         info = client.get("/v1/model").json()
         assert info["model"] == str(lively_model_dir)
+        assert info["batch_size"] == 64  # serve's own default: wide forwards
         response = client.post("/v1/extract", json={"text": "Paris and Rome", "labels": ["city"]})
         assert response.status_code == 200
 

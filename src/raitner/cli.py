@@ -358,6 +358,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="longer texts are refused with HTTP 413 (default: %(default)s)",
     )
     add_model_options(serve)
+    # wide forwards take the questions of several requests at once (benchmarks/server_batching.py)
+    serve.set_defaults(batch_size=64)
 
     evaluate = commands.add_parser(
         "eval",

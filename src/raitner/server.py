@@ -258,6 +258,7 @@ def model_info(ner: Any, model_name: str) -> dict[str, Any]:
         "constrained": ner.constrained,
         "empty_bias": ner.empty_bias,
         "pool_examples": len(pool) if pool is not None else 0,
+        "batch_size": ner.predictor.batch_size,
     }
 
 
