@@ -93,6 +93,14 @@ def test_the_command_prints_the_table_and_refuses_what_cannot_be_compared(
     one = _evaluate(tmp_path, data_root, "one", lambda ex: True, benchmarks=("crossner_ai",))
     with pytest.raises(CompareError, match="different benchmarks"):
         compare_evaluations(one, oracle)
+    # a run that finished only some benchmarks, against a complete one, on what they share
+    partial = compare_evaluations(one, silent, benchmarks=["crossner_ai"], resamples=200)
+    assert list(partial["benchmarks"]) == ["crossner_ai"]
+    assert (partial["a_avg"], partial["b_avg"]) == (100.0, 0.0)
+    assert main(["compare", str(silent), str(one), "--benchmarks", "crossner_ai"]) == 0
+    assert "| crossner_ai | 12 | 0.00 | 100.00 | +100.00 |" in capsys.readouterr().out
+    assert main(["compare", str(silent), str(one), "--benchmarks", "crossner_ai,mit_movie"]) == 2
+    assert "no mit_movie in this evaluation; it has crossner_ai" in capsys.readouterr().err
     assert main(["compare", str(oracle), str(tmp_path / "nowhere")]) == 2
     assert "is not a raitner eval output folder" in capsys.readouterr().err
     assert main(["compare", str(oracle), str(oracle), "--decoding", "constrained"]) == 2

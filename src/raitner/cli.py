@@ -418,6 +418,11 @@ def _build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--resamples", type=int, default=2000)
     compare.add_argument("--confidence", type=float, default=0.95)
     compare.add_argument("--json", type=Path, help="also write the comparison as JSON")
+    compare.add_argument(
+        "--benchmarks",
+        help="comma-separated benchmarks to compare, each in both evaluations (default: all, "
+        "which must be the same in both)",
+    )
 
     from raitner.reproduce.cli import add_parser as add_reproduce
 
@@ -835,6 +840,9 @@ def _compare(args: argparse.Namespace) -> int:
         decoding_b=args.decoding_b,
         resamples=args.resamples,
         confidence=args.confidence,
+        benchmarks=[b.strip() for b in args.benchmarks.split(",") if b.strip()]
+        if args.benchmarks is not None
+        else None,
     )
     print(render_comparison(result), end="")
     if args.json is not None:

@@ -9,6 +9,7 @@ texts (:mod:`raitner.evaluate.significance`).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,18 @@ def _benchmarks(data: dict[str, Any], decoding: str, where: Path) -> dict[str, A
     return decodings[decoding]
 
 
+def _only(found: dict[str, Any], names: Sequence[str], where: Path) -> dict[str, Any]:
+    if not names:
+        raise CompareError("no benchmark named to compare")
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise CompareError(
+            f"{where}: no {', '.join(missing)} in this evaluation; it has "
+            f"{', '.join(sorted(found))}"
+        )
+    return {name: found[name] for name in names}
+
+
 def _f1_points(rows: list[list[int]]) -> float:
     total = Counts()
     for tp, n_pred, n_gold in rows:
@@ -68,8 +81,12 @@ def compare_evaluations(
     decoding_b: str | None = None,
     resamples: int = 2000,
     confidence: float = 0.95,
+    benchmarks: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Per-benchmark F1 of A and B, the macro Δ = B − A and its bootstrap interval.
+
+    ``benchmarks`` restricts the comparison to these (each must be in both evaluations), e.g.
+    to compare a run that has finished only some benchmarks with a complete one.
 
     ``decoding`` picks the decoding of A (``free`` or ``constrained``, for a run with
     ``--constrained both``), ``decoding_b`` that of B (default: the same); the two decodings of
@@ -81,6 +98,9 @@ def compare_evaluations(
     bench_a = _benchmarks(data_a, decoding, folder_a)
     decoding_b = decoding if decoding_b is None else decoding_b
     bench_b = _benchmarks(data_b, decoding_b, folder_b)
+    if benchmarks is not None:
+        bench_a = _only(bench_a, benchmarks, folder_a)
+        bench_b = _only(bench_b, benchmarks, folder_b)
     if sorted(bench_a) != sorted(bench_b):
         raise CompareError(
             f"the two evaluations cover different benchmarks: {folder_a} has "
