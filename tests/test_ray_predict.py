@@ -114,3 +114,20 @@ def test_cli_predict_with_ray_matches_one_process_and_resumes(
     assert [{"id": f"t{i}", **record} for i, record in enumerate(first)] == [
         json.loads(line) for line in expected
     ]
+
+
+def test_an_interrupted_ray_run_says_where_its_answers_are(tmp_path, monkeypatch, capsys) -> None:
+    import raitner.infer.ray_predict as ray_predict
+    from raitner.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray_predict, "predict_with_ray", interrupted)
+    source = tmp_path / "texts.jsonl"
+    source.write_text('{"text": "Paris"}\n', encoding="utf-8")
+    argv = ["predict", str(source), "-o", str(tmp_path / "out.jsonl"), "--labels", "city"]
+    assert main([*argv, "--ray-workers", "2"]) == 130
+    err = capsys.readouterr().err
+    assert "texts answered so far are journalled in <output>.ray-journal.jsonl" in err
+    assert not (tmp_path / "out.jsonl").exists()

@@ -989,7 +989,8 @@ def _silence_stdout() -> None:
 _KEPT_WHEN_INTERRUPTED = {
     "train": "checkpoints are kept in --output-dir",
     "eval": "answers so far are journalled under --output",
-    "predict": "answers so far are journalled in <output>.journal (.ray-journal.jsonl with Ray)",
+    "predict": "answers so far are journalled in <output>.journal",
+    "predict-ray": "texts answered so far are journalled in <output>.ray-journal.jsonl",
     "distill": "teacher answers so far are in the cache",
     "reproduce": "finished stages and their checkpoints are kept",
 }
@@ -1028,7 +1029,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, Terminated)
         how = "terminated (SIGTERM)" if terminated else "interrupted"
-        kept = _KEPT_WHEN_INTERRUPTED.get(args.command)
+        ray = args.command == "predict" and getattr(args, "ray_workers", None)
+        kept = _KEPT_WHEN_INTERRUPTED.get("predict-ray" if ray else args.command)
         after = f"; {kept}: the same command resumes" if kept else ""
         print(f"raitner: {how}; no output was half-written{after}", file=sys.stderr)
         return 143 if terminated else 130
