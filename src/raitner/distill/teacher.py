@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from raitner.errors import RaitnerError
+from raitner.io.jsonl import complete_lines
 
 Messages = Sequence[dict[str, str]]
 
@@ -140,17 +141,9 @@ class TeacherCache:
         if not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             return
-        whole_lines_bytes = 0
-        with self.path.open("rb") as handle:
-            for raw in handle:
-                if not raw.endswith(b"\n"):
-                    break  # the last line, cut off by a crash: dropped below
-                whole_lines_bytes += len(raw)
-                try:
-                    record = json.loads(raw)
-                    self._answers[record["key"]] = record["answer"]
-                except (ValueError, KeyError, TypeError):
-                    continue  # not one of ours: skipped, left in place
-        if whole_lines_bytes < self.path.stat().st_size:
-            with self.path.open("rb+") as handle:
-                handle.truncate(whole_lines_bytes)
+        for raw in complete_lines(self.path):
+            try:
+                record = json.loads(raw)
+                self._answers[record["key"]] = record["answer"]
+            except (ValueError, KeyError, TypeError):
+                continue  # not one of ours: skipped, left in place

@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from raitner.io.jsonl import complete_lines
+
 _JOURNAL_VERSION = 1
 
 
@@ -75,8 +77,7 @@ class RecordJournal:
         if not self.path.exists():
             self._start()
             return
-        with self.path.open("rb") as handle:
-            lines = handle.read().split(b"\n")
+        lines = complete_lines(self.path)
         try:
             header = json.loads(lines[0])
         except (ValueError, IndexError):
@@ -84,16 +85,12 @@ class RecordJournal:
         if not isinstance(header, dict) or header.get("fingerprint") != self.fingerprint:
             self._start()  # another run's journal: not mixed in
             return
-        kept = [lines[0]]
-        for line in lines[1:-1]:  # the last piece follows the final newline (or was cut off)
+        for line in lines[1:]:
             try:
                 entry = json.loads(line)
                 self.records[int(entry["index"])] = entry["record"]
             except (ValueError, KeyError, TypeError):
-                break
-            kept.append(line)
-        with self.path.open("wb") as handle:
-            handle.write(b"\n".join(kept) + b"\n")
+                continue  # unreadable: that text is answered again
 
     def _start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -53,3 +53,16 @@ def write_examples(path: str | Path, examples: Iterable[Example]) -> int:
             handle.write(json.dumps(example.to_dict(), ensure_ascii=False) + "\n")
             count += 1
     return count
+
+
+def complete_lines(path: str | Path) -> list[bytes]:
+    """The complete lines (without their newline) of an append-only file such as a cache or a
+    journal; a last line without its newline, cut off by a crash, is removed from the file."""
+    path = Path(path)
+    with path.open("rb") as handle:
+        data = handle.read()
+    *lines, torn = data.split(b"\n")
+    if torn:
+        with path.open("rb+") as handle:
+            handle.truncate(len(data) - len(torn))
+    return lines
