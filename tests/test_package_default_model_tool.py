@@ -53,3 +53,15 @@ def test_into_writes_a_candidate_folder_and_leaves_the_package_alone(tmp_path, m
     _tool().main()
     assert json.loads((target / "raitner.json").read_text())["inference"] == {"empty_bias": 0.5}
     assert (PACKAGED / "adapter_model.safetensors").read_bytes() == packaged_before
+
+    # close_lists set beside it, the card says so; then both removed again
+    monkeypatch.setattr(sys, "argv", ["package", "--close-lists", "--into", str(target)])
+    _tool().main()
+    written = json.loads((target / "raitner.json").read_text())
+    assert written["inference"] == {"empty_bias": 0.5, "close_lists": True}
+    assert "`close_lists`" in (target / "README.md").read_text()
+    argv = ["package", "--no-close-lists", "--empty-bias", "0", "--into", str(target)]
+    monkeypatch.setattr(sys, "argv", argv)
+    _tool().main()
+    assert "inference" not in json.loads((target / "raitner.json").read_text())
+    assert "close_lists" not in (target / "README.md").read_text()

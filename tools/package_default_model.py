@@ -2,6 +2,7 @@
 
     python tools/package_default_model.py runs/default-en/export-140 [--empty-bias 0.75]
     python tools/package_default_model.py --empty-bias 0.75   # the packaged model, in place
+    python tools/package_default_model.py --close-lists       # the same
     python tools/package_default_model.py runs/…/model --into models/candidates/NAME
 
 The LoRA weights are stored in float16 (half the size; they are cast back to the base model's
@@ -10,7 +11,9 @@ embedded default is found by name), the model card is rendered from the settings
 and the folder replaces ``src/raitner/default_model`` whole (staged beside it, so an interrupted
 run leaves the old one). ``--empty-bias`` sets the decoding default ``inference.empty_bias`` in
 ``raitner.json`` (:mod:`raitner.infer.empty_bias`; 0 removes it) and re-renders the model card;
-without a model folder it changes only that, in the packaged model. ``--into DIR`` writes the
+without a model folder it changes only that, in the packaged model; ``--close-lists`` /
+``--no-close-lists`` set or remove ``inference.close_lists`` the same way
+(:mod:`raitner.infer.list_ending`). ``--into DIR`` writes the
 same folder elsewhere instead (a candidate kept in the repository until an evaluation decides;
 its tokenizer files are the default's, so git stores them once).
 """
@@ -46,6 +49,12 @@ def main() -> None:
         help="the model's default empty-answer bias (raitner.json inference.empty_bias)",
     )
     parser.add_argument(
+        "--close-lists",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether the model decodes with close_lists by default (inference.close_lists)",
+    )
+    parser.add_argument(
         "--into",
         type=Path,
         default=PACKAGED,
@@ -53,11 +62,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.model is None:
-        if args.empty_bias is None:
-            parser.error("give a model folder, --empty-bias, or both")
+        if args.empty_bias is None and args.close_lists is None:
+            parser.error("give a model folder, --empty-bias / --close-lists, or both")
         info = json.loads((args.into / "raitner.json").read_text(encoding="utf-8"))
-        _write_settings(args.into, _with_bias(info, args.empty_bias))
-        print(f"set the empty-answer bias of {args.into} to {args.empty_bias:g}")
+        _write_settings(args.into, _with_decoding(info, args.empty_bias, args.close_lists))
+        if args.empty_bias is not None:
+            print(f"set the empty-answer bias of {args.into} to {args.empty_bias:g}")
+        if args.close_lists is not None:
+            print(f"set close_lists of {args.into} to {args.close_lists}")
         return
     import torch
     from safetensors.torch import load_file, save_file
@@ -65,8 +77,7 @@ def main() -> None:
     from raitner.atomic import atomic_directory
 
     info = json.loads((args.model / "raitner.json").read_text(encoding="utf-8"))
-    if args.empty_bias is not None:
-        info = _with_bias(info, args.empty_bias)
+    info = _with_decoding(info, args.empty_bias, args.close_lists)
     if not info["base_model"].get("embedded"):
         raise SystemExit(f"{args.model} was not trained on an embedded base model")
     info["base_model"]["path"] = None
@@ -88,12 +99,17 @@ def main() -> None:
     print(f"packaged {args.model} into {args.into}")
 
 
-def _with_bias(info: dict, bias: float) -> dict:
+def _with_decoding(info: dict, bias: float | None, close_lists: bool | None) -> dict:
+    """``info`` with the decoding defaults given (None: kept; 0 or False: removed)."""
     from raitner.api import inference_defaults_of
 
-    inference = {**inference_defaults_of(info), "empty_bias": bias}
-    if not bias:
-        inference.pop("empty_bias")
+    inference = inference_defaults_of(info)
+    for key, value in (("empty_bias", bias), ("close_lists", close_lists)):
+        if value is None:
+            continue
+        inference[key] = value
+        if not value:
+            inference.pop(key)
     updated = {key: value for key, value in info.items() if key != "inference"}
     return {**updated, "inference": inference} if inference else updated
 

@@ -77,12 +77,16 @@ def read_model_config(folder: str | Path) -> dict[str, Any] | None:
 
 #: Decoding settings a model folder may carry in ``raitner.json``'s ``inference`` section,
 #: with the type each must have.
-INFERENCE_SETTINGS = {"empty_bias": (int, float)}
+INFERENCE_SETTINGS: dict[str, tuple[type, ...]] = {
+    "empty_bias": (int, float),
+    "close_lists": (bool,),
+}
 
 
 def inference_defaults_of(config: dict[str, Any] | None) -> dict[str, Any]:
     """The decoding defaults of a model folder's ``raitner.json`` (``inference``: e.g.
-    ``{"empty_bias": 1.0}``, chosen when the model was packaged); ``{}`` for none.
+    ``{"empty_bias": 1.0, "close_lists": true}``, chosen when the model was packaged); ``{}``
+    for none.
     :class:`ModelFormatError` for an unknown setting or a value of the wrong type."""
     if config is None or config.get("inference") is None:
         return {}
@@ -93,7 +97,13 @@ def inference_defaults_of(config: dict[str, Any] | None) -> dict[str, Any]:
         if key not in INFERENCE_SETTINGS:
             known = ", ".join(INFERENCE_SETTINGS)
             raise ModelFormatError(f"raitner.json: unknown inference setting {key!r} ({known})")
-        if isinstance(value, bool) or not isinstance(value, INFERENCE_SETTINGS[key]):
+        kinds = INFERENCE_SETTINGS[key]
+        if bool in kinds:
+            if not isinstance(value, bool):
+                raise ModelFormatError(
+                    f"raitner.json: inference.{key} must be true or false, got {value!r}"
+                )
+        elif isinstance(value, bool) or not isinstance(value, kinds):
             raise ModelFormatError(f"raitner.json: inference.{key} must be a number, got {value!r}")
     return dict(section)
 
@@ -166,6 +176,9 @@ class OpenNER:
         self.constrained = False
         #: the bias for the empty answer the backend decodes with (:mod:`raitner.infer.empty_bias`)
         self.empty_bias = float(getattr(backend, "empty_bias", 0.0))
+        #: whether list answers end at a repeated item and are closed when cut
+        #: (:mod:`raitner.infer.list_ending`)
+        self.close_lists = getattr(backend, "reply_ending", None) is not None
         #: the model folder's ``raitner.json`` (None for a base model)
         self.config = config
         self.predictor = Predictor(
@@ -194,6 +207,7 @@ class OpenNER:
         backend: str | None = None,
         constrained: bool = False,
         empty_bias: float = 0.0,
+        close_lists: bool = False,
         **options: Any,
     ) -> OpenNER:
         """Wrap a transformers model (optionally PEFT) and its tokenizer in a backend.
@@ -202,8 +216,9 @@ class OpenNER:
         besides the usual end-of-turn tokens; ``backend`` is ``"hf"`` or ``"hf-prefix"``
         (default :data:`~raitner.infer.select.DEFAULT_BACKEND`); ``constrained`` restricts
         answers to a JSON list of strings; ``empty_bias`` biases the choice of the empty
-        answer ``[]`` (:mod:`raitner.infer.empty_bias`; 0: plain greedy); ``options`` go to
-        the constructor.
+        answer ``[]`` (:mod:`raitner.infer.empty_bias`; 0: plain greedy); ``close_lists`` ends
+        list answers at their first repeated item and closes those the token limit cut
+        (:mod:`raitner.infer.list_ending`); ``options`` go to the constructor.
         """
         from raitner.infer.select import backend_name, check_backend, make_backend
 
@@ -221,6 +236,7 @@ class OpenNER:
             constrained=constrained,
             empty_bias=empty_bias,
             render_answer=chosen_template.render_answer,
+            close_lists=close_lists,
         )
         ner = cls(generator, chosen, batch_size=batch_size, **options)
         ner.backend_name, ner.constrained = backend_name(generator, name), bool(constrained)
@@ -242,6 +258,7 @@ class OpenNER:
         backend: str | None = None,
         constrained: bool = False,
         empty_bias: float | None = None,
+        close_lists: bool | None = None,
         **options: Any,
     ) -> OpenNER:
         """Load a model for inference.
@@ -268,6 +285,11 @@ class OpenNER:
         non-empty answers (:mod:`raitner.infer.empty_bias`): above 0 the model answers ``[]``
         more often (precision for recall). None: the model folder's own
         (``raitner.json``'s ``inference.empty_bias``, :func:`inference_defaults_of`), else 0.
+
+        ``close_lists=True`` ends a list answer at its first repeated item (the row stops
+        decoding there) and closes one the token limit cut after its last complete item
+        (:mod:`raitner.infer.list_ending`). None: the model folder's own
+        (``inference.close_lists``), else False.
         """
         from raitner.infer.select import backend_name, check_backend, make_backend
         from raitner.models import load_causal_lm, packaged_default_model
@@ -278,6 +300,8 @@ class OpenNER:
         config = read_model_config(path_or_id) if path_or_id is not None else None
         if empty_bias is None:
             empty_bias = inference_defaults_of(config).get("empty_bias", 0.0)
+        if close_lists is None:
+            close_lists = inference_defaults_of(config).get("close_lists", False)
         stop_tokens: list[str] = []
         chosen = template if template is not None else _template_for(config, lang)
         if name == "vllm":
@@ -306,6 +330,7 @@ class OpenNER:
             constrained=constrained,
             empty_bias=empty_bias,
             render_answer=chosen_template.render_answer,
+            close_lists=close_lists,
             **engine_options,
         )
         ner = cls(

@@ -250,6 +250,14 @@ def _build_parser() -> argparse.ArgumentParser:
             "less often; hf backends only; default: the model folder's own, else 0",
         )
         command.add_argument(
+            "--close-lists",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="end a list answer at its first repeated item (the model has started to "
+            "loop; decoding of that answer stops there) and close one the token limit cut "
+            "after its last complete item; default: the model folder's own, else off",
+        )
+        command.add_argument(
             "--model",
             help="a raitner model folder, an HF causal LM id or path; default: the packaged "
             "fine-tuned model (a LoRA adapter on the embedded SmolLM2-135M-Instruct); "
@@ -668,6 +676,7 @@ def _loader_options(args: argparse.Namespace, pool=None) -> dict:
         "backend": args.backend,
         "constrained": args.constrained in (True, "yes"),
         "empty_bias": args.empty_bias,
+        "close_lists": args.close_lists,
     }
 
 
@@ -730,6 +739,7 @@ def _predict(args: argparse.Namespace) -> int:
             "backend": getattr(ner, "backend_name", args.backend),
             "constrained": bool(getattr(ner, "constrained", False)),
             "empty_bias": getattr(ner, "empty_bias", None),
+            **({"close_lists": True} if getattr(ner, "close_lists", False) else {}),
         },
     )
     predictions = ner.predict(

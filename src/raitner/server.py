@@ -257,6 +257,7 @@ def model_info(ner: Any, model_name: str) -> dict[str, Any]:
         "backend": ner.backend_name,
         "constrained": ner.constrained,
         "empty_bias": ner.empty_bias,
+        "close_lists": ner.close_lists,
         "pool_examples": len(pool) if pool is not None else 0,
         "batch_size": ner.predictor.batch_size,
     }

@@ -72,6 +72,9 @@ class EvalSettings:
     #: the bias for the empty answer (:mod:`raitner.infer.empty_bias`); run_evaluation sets
     #: it to the one the model decodes with
     empty_bias: float = 0.0
+    #: list answers ended at their first repeated item and closed when cut
+    #: (:mod:`raitner.infer.list_ending`); run_evaluation sets it to the model's
+    close_lists: bool = False
     #: score only the answered mentions found in the text, as the predictor returns them
     #: (:mod:`raitner.evaluate.unaligned`); the papers score every answered string. Scoring
     #: only: the predictions are the same, so they are reused either way.
@@ -86,6 +89,8 @@ class EvalSettings:
             settings.pop("pool_sources")  # keeps earlier in-domain caches valid
         if not settings["empty_bias"]:
             settings.pop("empty_bias")  # keeps caches from before the setting valid
+        if not settings["close_lists"]:
+            settings.pop("close_lists")  # the same
         settings.pop("drop_unaligned")  # how answers are scored, not what they are
         settings["benchmark"] = benchmark
         settings["exclude_types"] = list(self.exclude_types)
@@ -350,9 +355,13 @@ def _decoding_runs(ner: Any, settings: EvalSettings) -> list[tuple[bool, Any, Ev
 
 def _with_backend(settings: EvalSettings, ner: Any) -> EvalSettings:
     """``settings`` with the name of the backend the model runs on (checked against the one
-    the settings name, if any, which may be the one it fell back from) and the empty-answer
-    bias it decodes with."""
-    settings = replace(settings, empty_bias=float(getattr(ner, "empty_bias", 0.0)))
+    the settings name, if any, which may be the one it fell back from), the empty-answer
+    bias it decodes with and whether it ends list answers (``close_lists``)."""
+    settings = replace(
+        settings,
+        empty_bias=float(getattr(ner, "empty_bias", 0.0)),
+        close_lists=bool(getattr(ner, "close_lists", False)),
+    )
     name = getattr(ner, "backend_name", None)
     if not name:
         return settings

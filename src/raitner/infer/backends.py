@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from raitner.infer.list_ending import finish_reply
 from raitner.prompts.templates import Message
 
 __all__ = ["DEFAULT_MAX_NEW_TOKENS", "END_OF_TURN_TOKENS", "GenerationBackend", "HFBackend"]
@@ -45,6 +46,10 @@ class HFBackend:
     HF-style logits processors ``(input_ids, scores) -> scores``, passed to ``model.generate``
     as ``logits_processor=LogitsProcessorList(...)`` (e.g. the JSON-list constraint of
     :mod:`raitner.infer.constrained`; fresh because such processors keep per-row state).
+
+    ``reply_ending`` (a :class:`raitner.infer.list_ending.ReplyEnding`, e.g. the
+    ``close_lists`` option's) stops a row once it decides the row's reply, through a
+    ``model.generate`` stopping criterion, and finishes the replies generation ended.
     """
 
     #: the name :func:`raitner.infer.select.make_backend` knows this backend by
@@ -58,6 +63,7 @@ class HFBackend:
         batch_size: int = 16,
         stop_tokens: Sequence[str] = (),
         logits_processor_factory: Callable[[], Sequence[Any]] | None = None,
+        reply_ending: Any = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -68,6 +74,8 @@ class HFBackend:
         self.stop_tokens = tuple(stop_tokens)
         #: returns fresh logits processors for one ``model.generate`` call (None: unconstrained)
         self.logits_processor_factory = logits_processor_factory
+        #: ends replies early or at the end (None: only stop tokens and the token limit)
+        self.reply_ending = reply_ending
 
     def render(self, conversation: Sequence[Message]) -> str:
         """The prompt text of one conversation, ready for the assistant's reply."""
@@ -106,7 +114,7 @@ class HFBackend:
         self, conversations: Sequence[Sequence[Message]], max_new_tokens: int
     ) -> list[str]:
         import torch
-        from transformers import GenerationConfig, LogitsProcessorList
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
         if not conversations:
             return []
@@ -142,6 +150,10 @@ class HFBackend:
                 if self.logits_processor_factory is not None:
                     processors = self.logits_processor_factory()
                     extra["logits_processor"] = LogitsProcessorList(processors)
+                if self.reply_ending is not None:
+                    extra["stopping_criteria"] = StoppingCriteriaList(
+                        [_EndingCriterion(self, width, stops)]
+                    )
                 with torch.inference_mode():
                     output = self.model.generate(
                         input_ids=input_ids.to(device),
@@ -151,13 +163,38 @@ class HFBackend:
                     )
                 new_tokens = output[:, width:].tolist()
                 for row, index in enumerate(rows):
-                    replies[index] = self.tokenizer.decode(
-                        _until_stop(new_tokens[row], stops), skip_special_tokens=True
+                    replies[index] = finish_reply(
+                        self.reply_ending,
+                        self.tokenizer.decode(
+                            _until_stop(new_tokens[row], stops), skip_special_tokens=True
+                        ),
                     )
         finally:
             if was_training:
                 self.model.train()
         return replies
+
+
+class _EndingCriterion:
+    """A ``model.generate`` stopping criterion: a row is done once the backend's
+    ``reply_ending`` decides its reply from the tokens generated so far. (Rows done by it are
+    padded by ``generate``; :func:`finish_reply` reads the reply back from the decided part.)"""
+
+    def __init__(self, backend: HFBackend, prompt_width: int, stops: Sequence[int]) -> None:
+        self.backend = backend
+        self.prompt_width = prompt_width
+        self.stops = stops
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        ending = self.backend.reply_ending
+        decode = self.backend.tokenizer.decode
+        done = [
+            ending.early(decode(_until_stop(row, self.stops), skip_special_tokens=True)) is not None
+            for row in input_ids[:, self.prompt_width :].tolist()
+        ]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 def _until_stop(tokens: list[int], stops: Sequence[int]) -> list[int]:

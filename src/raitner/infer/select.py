@@ -77,6 +77,7 @@ def make_backend(
     constrained: bool = False,
     empty_bias: float = 0.0,
     render_answer: Callable[[Sequence[str]], str] | None = None,
+    close_lists: bool = False,
     **vllm_options: Any,
 ) -> Any:
     """A :class:`~raitner.infer.backends.GenerationBackend` called ``name`` (None: default).
@@ -92,8 +93,13 @@ def make_backend(
     non-empty answers rendered by ``render_answer`` (default: the RA-IT templates'
     ``Template.render_answer``); see :mod:`raitner.infer.empty_bias`. vLLM cannot apply it:
     a non-zero bias with ``name="vllm"`` is an error.
+
+    ``close_lists`` ends a list answer at its first repeated item and closes one the token
+    limit cut after its last complete item (:mod:`raitner.infer.list_ending`); the Hugging
+    Face backends stop such a row early, vLLM finishes its replies the same way afterwards.
     """
     name = check_backend(name)
+    ending = _list_ending(close_lists)
     empty_bias = _checked_bias(empty_bias)
     if name == "vllm":
         if empty_bias:
@@ -106,10 +112,18 @@ def make_backend(
         from raitner.infer.vllm_backend import VLLMBackend
 
         if model is None or isinstance(model, (str, os.PathLike)):
-            return VLLMBackend.from_pretrained(
+            engine = VLLMBackend.from_pretrained(
                 model, constrained=constrained, stop_tokens=stop_tokens, **vllm_options
             )
-        return VLLMBackend(model, tokenizer, stop_tokens=stop_tokens, constrained=constrained)
+            engine.reply_ending = ending
+            return engine
+        return VLLMBackend(
+            model,
+            tokenizer,
+            stop_tokens=stop_tokens,
+            constrained=constrained,
+            reply_ending=ending,
+        )
     if vllm_options:
         raise TypeError(f"options for vLLM given to backend {name!r}: {sorted(vllm_options)}")
     from raitner.infer.backends import HFBackend
@@ -129,6 +143,7 @@ def make_backend(
         logits_processor_factory=_processors(
             model, tokenizer, stop_tokens, constrained, empty_bias, answer
         ),
+        reply_ending=ending,
     )
     # what with_constrained needs to rebuild the factory for the other decoding
     backend.constrained, backend.empty_bias, backend.answer_renderer = (
@@ -137,6 +152,16 @@ def make_backend(
         answer,
     )
     return backend
+
+
+def _list_ending(close_lists: bool) -> Any:
+    if not isinstance(close_lists, bool):
+        raise ValueError(f"close_lists must be True or False, got {close_lists!r}")
+    if not close_lists:
+        return None
+    from raitner.infer.list_ending import ListEnding
+
+    return ListEnding()
 
 
 def _checked_bias(bias: float) -> float:

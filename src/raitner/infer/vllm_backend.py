@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 
 from raitner.errors import RaitnerError
 from raitner.infer.backends import HFBackend, _until_stop
+from raitner.infer.list_ending import finish_reply
 from raitner.prompts.templates import Message
 
 __all__ = [
@@ -95,6 +96,8 @@ class VLLMBackend:
         stop_tokens: further tokens that end a reply (e.g. a trained folder's end-of-turn).
         constrained: restrict answers to a JSON list of strings (:data:`ANSWER_SCHEMA`).
         use_tqdm: vLLM's own progress bar.
+        reply_ending: a :class:`raitner.infer.list_ending.ReplyEnding` applied to each reply
+            once generated (e.g. ``close_lists``); None: replies as generated.
     """
 
     #: the name :func:`raitner.infer.select.make_backend` knows this backend by
@@ -110,12 +113,16 @@ class VLLMBackend:
         stop_tokens: Sequence[str] = (),
         constrained: bool = False,
         use_tqdm: bool = False,
+        reply_ending: Any = None,
     ) -> None:
         self.llm = llm
         self.tokenizer = tokenizer
         self.lora_request = lora_request
         self.constrained = constrained
         self.use_tqdm = use_tqdm
+        #: finishes every reply after generation (vLLM decodes the rows to their end: the
+        #: replies are those of the Hugging Face backends, without their early stop)
+        self.reply_ending = reply_ending
         # Rendering, stop tokens and token spans are HFBackend's own code, so the two backends
         # cannot drift apart; it never generates here, so it needs no model.
         self._reference = HFBackend(
@@ -269,8 +276,9 @@ class VLLMBackend:
         replies = [""] * len(conversations)
         for index, output in zip(order, outputs, strict=True):
             tokens = list(output.outputs[0].token_ids)
-            replies[index] = self.tokenizer.decode(
-                _until_stop(tokens, self._stops), skip_special_tokens=True
+            replies[index] = finish_reply(
+                self.reply_ending,
+                self.tokenizer.decode(_until_stop(tokens, self._stops), skip_special_tokens=True),
             )
         return replies
 

@@ -117,6 +117,15 @@ def _inference_lines(inference: dict[str, Any] | None) -> list[str]:
             "`empty_bias=0` (`--empty-bias 0`) for plain greedy answers.",
             "",
         ]
+    if inference.get("close_lists"):
+        lines += [
+            "`OpenNER.from_pretrained` decodes this model with `close_lists` "
+            "(`inference.close_lists` in `raitner.json`): a list answer ends at its first "
+            "repeated item, where the model has started to loop, and a list the token limit cut "
+            "is closed after its last complete item. Pass `close_lists=False` "
+            "(`--no-close-lists`) for the answers as generated.",
+            "",
+        ]
     return lines
 
 
