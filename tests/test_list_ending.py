@@ -158,6 +158,8 @@ def test_backends_stop_rows_early_and_change_nothing_else(lively, kind: str) -> 
     assert any(len(reply) == n and not reply.endswith("|") for reply in replies)
     if kind == "hf-prefix":
         assert ended.stats.ended_early > 0
+    # an ending of one's own is not the close_lists option (evaluations record that one)
+    assert not OpenNER(ended, "ra-it-en-v1").close_lists
 
 
 def test_make_backend_and_the_loaders_carry_the_option(lively) -> None:

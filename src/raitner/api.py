@@ -178,7 +178,9 @@ class OpenNER:
         self.empty_bias = float(getattr(backend, "empty_bias", 0.0))
         #: whether list answers end at a repeated item and are closed when cut
         #: (:mod:`raitner.infer.list_ending`)
-        self.close_lists = getattr(backend, "reply_ending", None) is not None
+        self.close_lists = getattr(getattr(backend, "reply_ending", None), "name", None) == (
+            "close_lists"
+        )
         #: the model folder's ``raitner.json`` (None for a base model)
         self.config = config
         self.predictor = Predictor(
