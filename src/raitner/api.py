@@ -300,10 +300,11 @@ class OpenNER:
         if path_or_id is None:
             path_or_id = packaged_default_model()
         config = read_model_config(path_or_id) if path_or_id is not None else None
+        defaults = inference_defaults_of(config)
         if empty_bias is None:
-            empty_bias = inference_defaults_of(config).get("empty_bias", 0.0)
+            empty_bias = defaults.get("empty_bias", 0.0)
         if close_lists is None:
-            close_lists = inference_defaults_of(config).get("close_lists", False)
+            close_lists = defaults.get("close_lists", False)
         stop_tokens: list[str] = []
         chosen = template if template is not None else _template_for(config, lang)
         if name == "vllm":

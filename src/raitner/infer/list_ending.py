@@ -122,16 +122,23 @@ def end_at_repeated_item(text: str) -> str | None:
     """``text`` ended before its first repeated item and closed with ``]``; None when no item
     has repeated yet (or ``text`` is not a list of strings up to there)."""
     scan = _scan(text)
-    if scan is None or not scan.repeated or scan.last_item_end is None:
+    if scan is None or not scan.repeated:
         return None
-    return text[: scan.last_item_end] + "]"
+    return _closed_after_last_item(text, scan)  # a repeat always has an item before it
 
 
 def close_cut_list(text: str) -> str:
     """``text`` closed after its last complete item when its list is still open at the end;
-    ``text`` itself otherwise (a closed list, another shape, or no complete item)."""
+    ``text`` itself otherwise (a closed list, another shape, a repeated item, or no complete
+    item)."""
     scan = _scan(text)
-    if scan is None or scan.closed or scan.strayed or scan.last_item_end is None:
+    if scan is None or scan.repeated or scan.closed or scan.strayed:
+        return text
+    return _closed_after_last_item(text, scan)
+
+
+def _closed_after_last_item(text: str, scan: _ListScan) -> str:
+    if scan.last_item_end is None:
         return text
     return text[: scan.last_item_end] + "]"
 
@@ -139,8 +146,10 @@ def close_cut_list(text: str) -> str:
 def end_list(text: str) -> str:
     """What a backend with ``close_lists`` answers when it would have generated ``text``
     without it: ended at the first repeated item, else closed if the list was cut."""
-    ended = end_at_repeated_item(text)
-    return ended if ended is not None else close_cut_list(text)
+    scan = _scan(text)  # one scan: a repeat ends the list where a cut would close it
+    if scan is None or scan.closed or scan.strayed:
+        return text
+    return _closed_after_last_item(text, scan)
 
 
 class ReplyEnding(Protocol):
