@@ -126,11 +126,16 @@ def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
         assert staging.parent == tmp_path and not target.exists()
         (staging / "weights").write_text("v1")
         os.chmod(staging / "weights", 0o600)  # as safetensors and mkdtemp leave them
+        (staging / "member").mkdir(mode=0o700)
+        (staging / "member" / "weights").write_text("v1")
+        os.chmod(staging / "member" / "weights", 0o600)
     assert (target / "weights").read_text() == "v1"
     umask = os.umask(0)
     os.umask(umask)
-    assert stat.S_IMODE((target / "weights").stat().st_mode) == 0o666 & ~umask
-    assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~umask
+    for file in (target / "weights", target / "member" / "weights"):
+        assert stat.S_IMODE(file.stat().st_mode) == 0o666 & ~umask
+    for folder in (target, target / "member"):  # folders stay folders one can enter
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask
     with pytest.raises(FileExistsError), atomic_directory(target):
         pass
     with atomic_directory(target, replace=True) as staging:

@@ -40,17 +40,19 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
 
 
 def give_default_permissions(folder: str | Path) -> None:
-    """The permissions an ordinary mkdir/open would have given ``folder`` and its files.
+    """The permissions an ordinary mkdir/open would have given ``folder`` and all it holds.
 
     mkdtemp (and safetensors' own temporary files) create owner-only entries; a shared cache or
     a package folder must stay readable by others.
     """
-    folder = Path(folder)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(folder, 0o777 & ~umask)
-    for path in folder.iterdir():
-        os.chmod(path, 0o666 & ~umask)
+    for path in Path(folder).iterdir():
+        if path.is_dir() and not path.is_symlink():
+            give_default_permissions(path)
+        else:
+            os.chmod(path, 0o666 & ~umask)
 
 
 @contextlib.contextmanager
