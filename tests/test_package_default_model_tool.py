@@ -66,3 +66,48 @@ def test_into_writes_a_candidate_folder_and_leaves_the_package_alone(tmp_path, m
     _tool().main()
     assert "inference" not in json.loads((target / "raitner.json").read_text())
     assert "close_lists" not in (target / "README.md").read_text()
+
+
+def test_vote_members_are_packaged_inside_the_folder(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file, save_file
+
+    folders = []
+    for seed in (1, 2):
+        trained = tmp_path / f"trained-{seed}"
+        shutil.copytree(PACKAGED, trained)
+        weights = {"w": torch.full((2, 3), float(seed), dtype=torch.float32)}
+        save_file(weights, trained / "adapter_model.safetensors")
+        info = json.loads((trained / "raitner.json").read_text())
+        info["base_model"]["path"] = "/home/someone/models/smollm2"
+        info["inference"] = {"close_lists": True, "vote_with": ["gone"]}
+        (trained / "raitner.json").write_text(json.dumps(info))
+        folders.append(trained)
+    target = tmp_path / "candidate"
+    argv = ["package", str(folders[0]), "--vote-with", str(folders[1]), "--into", str(target)]
+    monkeypatch.setattr(sys, "argv", argv)
+    _tool().main()
+
+    written = json.loads((target / "raitner.json").read_text())
+    assert written["inference"] == {"close_lists": True, "vote_with": ["vote-1"]}
+    member = json.loads((target / "vote-1" / "raitner.json").read_text())
+    assert member["base_model"]["path"] is None
+    assert member["inference"] == {"close_lists": True}  # decodes alike when loaded alone
+    stored = load_file(target / "vote-1" / "adapter_model.safetensors")
+    assert stored["w"].dtype == torch.float16 and float(stored["w"][0, 0]) == 2.0
+    assert float(load_file(target / "adapter_model.safetensors")["w"][0, 0]) == 1.0
+    assert "a vote of this model and 1 more" in (target / "README.md").read_text()
+
+    # in place: the packaged model kept as it is, its member replaced by another
+    monkeypatch.setattr(
+        sys, "argv", ["package", "--vote-with", str(folders[0]), "--into", str(target)]
+    )
+    _tool().main()
+    assert float(load_file(target / "adapter_model.safetensors")["w"][0, 0]) == 1.0
+    assert float(load_file(target / "vote-1" / "adapter_model.safetensors")["w"][0, 0]) == 1.0
+    assert sorted(path.name for path in target.iterdir() if path.is_dir()) == ["vote-1"]
+    # packaged again without members: no vote
+    monkeypatch.setattr(sys, "argv", ["package", str(folders[1]), "--into", str(target)])
+    _tool().main()
+    assert json.loads((target / "raitner.json").read_text())["inference"] == {"close_lists": True}
+    assert not (target / "vote-1").exists()

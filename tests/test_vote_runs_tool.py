@@ -87,13 +87,6 @@ def test_a_vote_keeps_what_enough_runs_answer(data_root: Path, tmp_path: Path) -
     assert all(n - tp == 4 * types for tp, n, _ in per_text["crossner_ai"]["uniner"])
 
 
-def test_vote_keeps_the_first_surface_form_and_order() -> None:
-    tool = _tool()
-    voted = tool.vote(['["The Beatles", "Oasis", "Blur"]', '["blur", "beatles"]', "not a list"], 2)
-    assert json.loads(voted) == ["The Beatles", "Blur"]
-    assert json.loads(tool.vote(['["x"', '["x"]'], 2)) == []  # a cut list votes for nothing
-
-
 def test_runs_of_other_texts_are_refused(data_root: Path, tmp_path: Path) -> None:
     tool = _tool()
     first = _run(tmp_path, data_root, "a", [])

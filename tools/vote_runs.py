@@ -5,11 +5,12 @@
     raitner compare runs/seed2-full runs/seeds-agree
 
 Each question (text, type) gets, as its answer, the mentions that at least ``--min-votes`` of
-the runs answered (default: more than half of them; with two runs, both). Mentions are the list
-metric's: an answer is read by the UniNER rule and each mention normalised as the metric does
-(case, ASCII punctuation, articles), so ``"The Beatles"`` and ``"beatles"`` are one vote; an
-answer the rule cannot read votes for nothing. The voted answer is a JSON list, in the first
-run's order, each mention in the surface form of the first run that answered it.
+the runs answered (default: more than half of them; with two runs, both), voted as ``raitner
+extract --vote-with`` votes (:func:`raitner.infer.voting.vote_answers`): each answer read as
+the predictor reads it, each mention normalised as the list metric does (case, ASCII
+punctuation, articles), so ``"The Beatles"`` and ``"beatles"`` are one vote; an answer with no
+list votes for nothing. The voted answer is a JSON list, in the order the runs gave the
+mentions, each in the surface form of the first run that answered it.
 
 The runs must be free runs of the same benchmark texts (same split, subset and types). With
 ``--close-lists`` every answer is first ended as ``raitner eval --close-lists`` would have
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
 
@@ -47,22 +47,6 @@ def _finished_benchmarks(run: Path) -> dict[str, Path]:
     }
 
 
-def vote(answers: list[str], min_votes: int) -> str:
-    """The JSON list of the mentions that at least ``min_votes`` of ``answers`` give."""
-    from raitner.evaluate.metrics import clean_uniner_response, normalize_answer, parse_answer
-    from raitner.infer.parse import parse_mentions
-
-    read = [parse_answer(clean_uniner_response(answer)).mentions for answer in answers]
-    votes = Counter(mention for mentions in read for mention in mentions)
-    surface: dict[str, str] = {}
-    for answer in answers:
-        for mention in parse_mentions(answer).mentions:
-            surface.setdefault(normalize_answer(mention), mention)
-    ordered = dict.fromkeys(mention for mentions in read for mention in mentions)
-    kept = [surface.get(mention, mention) for mention in ordered if votes[mention] >= min_votes]
-    return json.dumps(kept, ensure_ascii=False)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", type=Path, nargs="+", help="raitner eval output folders (free)")
@@ -78,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.runs) < 2:
         parser.error("give at least two runs to vote")
-    min_votes = len(args.runs) // 2 + 1 if args.min_votes is None else args.min_votes
+    from raitner.infer.voting import majority
+
+    min_votes = majority(len(args.runs)) if args.min_votes is None else args.min_votes
     if not 1 <= min_votes <= len(args.runs):
         parser.error(f"--min-votes must be between 1 and {len(args.runs)}, got {min_votes}")
 
@@ -87,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from raitner.evaluate.runner import TEXT_COUNTS_FILE, per_text_counts, seeded_subset
     from raitner.evaluate.unaligned import drop_unaligned
     from raitner.infer.list_ending import end_list
+    from raitner.infer.voting import vote_answers
     from raitner.io.registry import get_benchmark
 
     finished = [_finished_benchmarks(run) for run in args.runs]
@@ -134,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                     answers = {label: end_list(answer) for label, answer in answers.items()}
                 run_answers.append(answers)
             combined = {
-                label: vote([answers[label] for answers in run_answers], min_votes)
+                label: vote_answers([answers[label] for answers in run_answers], min_votes)
                 for label in types
             }
             if args.drop_unaligned:

@@ -80,13 +80,16 @@ def read_model_config(folder: str | Path) -> dict[str, Any] | None:
 INFERENCE_SETTINGS: dict[str, tuple[type, ...]] = {
     "empty_bias": (int, float),
     "close_lists": (bool,),
+    "vote_with": (list,),
+    "min_votes": (int,),
 }
 
 
 def inference_defaults_of(config: dict[str, Any] | None) -> dict[str, Any]:
     """The decoding defaults of a model folder's ``raitner.json`` (``inference``: e.g.
     ``{"empty_bias": 1.0, "close_lists": true}``, chosen when the model was packaged); ``{}``
-    for none.
+    for none. ``vote_with`` lists further model folders, relative to this one, that answer
+    every question too (:mod:`raitner.infer.voting`), ``min_votes`` how many must agree.
     :class:`ModelFormatError` for an unknown setting or a value of the wrong type."""
     if config is None or config.get("inference") is None:
         return {}
@@ -98,7 +101,19 @@ def inference_defaults_of(config: dict[str, Any] | None) -> dict[str, Any]:
             known = ", ".join(INFERENCE_SETTINGS)
             raise ModelFormatError(f"raitner.json: unknown inference setting {key!r} ({known})")
         kinds = INFERENCE_SETTINGS[key]
-        if bool in kinds:
+        if list in kinds:
+            if not isinstance(value, list) or not all(
+                isinstance(item, str) and item for item in value
+            ):
+                raise ModelFormatError(
+                    f"raitner.json: inference.{key} must be a list of folder names, got {value!r}"
+                )
+        elif kinds == (int,):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ModelFormatError(
+                    f"raitner.json: inference.{key} must be a positive whole number, got {value!r}"
+                )
+        elif bool in kinds:
             if not isinstance(value, bool):
                 raise ModelFormatError(
                     f"raitner.json: inference.{key} must be true or false, got {value!r}"
@@ -183,6 +198,10 @@ class OpenNER:
         )
         #: the model folder's ``raitner.json`` (None for a base model)
         self.config = config
+        #: the further models whose answers are voted with this one's (set by the loaders)
+        self.vote_with: list[str] = []
+        #: how many of the voting models must give a mention (None: no vote)
+        self.min_votes: int | None = getattr(backend, "min_votes", None)
         self.predictor = Predictor(
             backend,
             self.template,
@@ -261,6 +280,8 @@ class OpenNER:
         constrained: bool = False,
         empty_bias: float | None = None,
         close_lists: bool | None = None,
+        vote_with: Sequence[str | Path] | None = None,
+        min_votes: int | None = None,
         **options: Any,
     ) -> OpenNER:
         """Load a model for inference.
@@ -292,9 +313,18 @@ class OpenNER:
         decoding there) and closes one the token limit cut after its last complete item
         (:mod:`raitner.infer.list_ending`). None: the model folder's own
         (``inference.close_lists``), else False.
+
+        ``vote_with`` names further models (folders or ids, loaded as ``path_or_id`` is) that
+        answer every question too; each answer is then the vote of all of them, the mentions
+        at least ``min_votes`` of them give (default: more than half; with two models, both):
+        :mod:`raitner.infer.voting`. They decode as this model does and must have been trained
+        with its template; the prompts (and retrieval settings) are this model's. Each costs
+        one more pass over the questions. None: the model folder's own
+        (``inference.vote_with``, folders relative to it, and ``inference.min_votes``), else
+        no vote; ``[]``: no vote.
         """
-        from raitner.infer.select import backend_name, check_backend, make_backend
-        from raitner.models import load_causal_lm, packaged_default_model
+        from raitner.infer.select import backend_name, check_backend
+        from raitner.models import packaged_default_model
 
         name = check_backend(backend)
         if path_or_id is None:
@@ -305,37 +335,55 @@ class OpenNER:
             empty_bias = defaults.get("empty_bias", 0.0)
         if close_lists is None:
             close_lists = defaults.get("close_lists", False)
-        stop_tokens: list[str] = []
+        if vote_with is None:
+            vote_with = [Path(path_or_id) / folder for folder in defaults.get("vote_with", [])]
+            if min_votes is None and vote_with:
+                min_votes = defaults.get("min_votes")
+        if isinstance(vote_with, (str, Path)):
+            raise TypeError("vote_with is a list of models; use [path] for one")
+        vote_with = [str(member) for member in vote_with]
+        if min_votes is not None and not vote_with:
+            raise ValueError("min_votes applies to a vote: give the other models in vote_with")
+        if vote_with and name == "vllm":
+            raise RaitnerError(
+                "a vote of several models runs on the hf and hf-prefix backends; the vllm "
+                "backend serves one model (vote_with=[], --no-vote: the model alone)"
+            )
         chosen = template if template is not None else _template_for(config, lang)
-        if name == "vllm":
-            model, tokenizer = path_or_id, None  # vLLM loads the model (and adapter) itself
-        elif config is None:
-            model, tokenizer = load_causal_lm(path_or_id, device=device, dtype=dtype)
-        else:
-            model, tokenizer = _load_adapter_model(Path(path_or_id), config, device, dtype)
         if config is not None:
             settings = config.get("retrieval")
             if retrieval is None and isinstance(settings, dict):
                 retrieval = _training_retrieval(settings)
             if embedder is None and isinstance(settings, dict):
                 embedder = _training_embedder(settings)
-            end_of_turn = (config.get("chat_template") or {}).get("end_of_turn")
-            if end_of_turn:
-                stop_tokens.append(end_of_turn)
         chosen_template = _as_template(chosen)
-        engine_options = {"dtype": dtype} if name == "vllm" and dtype is not None else {}
-        generator = make_backend(
-            name,
-            model,
-            tokenizer,
-            batch_size=batch_size,
-            stop_tokens=stop_tokens,
-            constrained=constrained,
-            empty_bias=empty_bias,
-            render_answer=chosen_template.render_answer,
-            close_lists=close_lists,
-            **engine_options,
-        )
+        decoding = {
+            "batch_size": batch_size,
+            "constrained": constrained,
+            "empty_bias": empty_bias,
+            "render_answer": chosen_template.render_answer,
+            "close_lists": close_lists,
+        }
+        if name == "vllm" and dtype is not None:
+            decoding["dtype"] = dtype
+        generator = _load_backend(name, path_or_id, config, device, dtype, decoding)
+        ran = backend_name(generator, name)
+        if vote_with:
+            from raitner.infer.voting import VotingBackend
+
+            members = [generator]
+            for member in vote_with:
+                member_config = read_model_config(member)
+                if template is None:
+                    _check_member_template(member, member_config, chosen_template, lang)
+                try:
+                    loaded = _load_backend(name, member, member_config, device, dtype, decoding)
+                except ModelLoadError as err:
+                    raise ModelLoadError(f"the vote member {member!r}: {err}") from err
+                members.append(loaded)
+            generator = VotingBackend(
+                members, min_votes=min_votes, render_answer=chosen_template.render_answer
+            )
         ner = cls(
             generator,
             chosen_template,
@@ -346,7 +394,8 @@ class OpenNER:
             batch_size=batch_size,
             **options,
         )
-        ner.backend_name, ner.constrained = backend_name(generator, name), bool(constrained)
+        ner.backend_name, ner.constrained = ran, bool(constrained)
+        ner.vote_with = vote_with
         return ner
 
     def with_constrained(self, constrained: bool) -> OpenNER:
@@ -459,6 +508,43 @@ def _as_template(template: Template | str) -> Template:
 def _template_for(config: dict[str, Any] | None, lang: str | None) -> str:
     """The template id of a model folder (:func:`template_of`), else RA-IT's for ``lang``."""
     return default_template_id(lang or "en") if config is None else template_of(config, lang)
+
+
+def _load_backend(
+    name: str,
+    path_or_id: str | Path | None,
+    config: dict[str, Any] | None,
+    device: str | None,
+    dtype: Any,
+    decoding: dict[str, Any],
+) -> Any:
+    """The generation backend ``name`` of one model (a raitner folder when ``config`` is its
+    ``raitner.json``, else a base model) with the ``decoding`` options of ``make_backend``,
+    stopping also at the end-of-turn token the folder was trained with."""
+    from raitner.infer.select import make_backend
+    from raitner.models import load_causal_lm
+
+    if name == "vllm":
+        model, tokenizer = path_or_id, None  # vLLM loads the model (and adapter) itself
+    elif config is None:
+        model, tokenizer = load_causal_lm(path_or_id, device=device, dtype=dtype)
+    else:
+        model, tokenizer = _load_adapter_model(Path(path_or_id), config, device, dtype)
+    end_of_turn = ((config or {}).get("chat_template") or {}).get("end_of_turn")
+    stop_tokens = [end_of_turn] if end_of_turn else []
+    return make_backend(name, model, tokenizer, stop_tokens=stop_tokens, **decoding)
+
+
+def _check_member_template(
+    member: str, config: dict[str, Any] | None, template: Template, lang: str | None
+) -> None:
+    """A vote member must have been trained with the template the questions are asked in."""
+    own = _template_for(config, lang or template.lang)
+    if own != template.id:
+        raise ModelFormatError(
+            f"the vote member {member!r} was trained with the template {own!r}, the questions "
+            f"are asked with {template.id!r}; vote models trained alike (or pass template=)"
+        )
 
 
 def _load_adapter_model(

@@ -263,6 +263,25 @@ def _build_parser() -> argparse.ArgumentParser:
             "fine-tuned model (a LoRA adapter on the embedded SmolLM2-135M-Instruct); "
             "'smollm2-135m-instruct' names the untuned base",
         )
+        command.add_argument(
+            "--vote-with",
+            action="append",
+            metavar="MODEL",
+            help="another model (folder or id, trained with the same template) that answers "
+            "every question too; a mention is kept when at least --min-votes of the models "
+            "give it (one more pass over the questions per model; repeat for more); default: "
+            "the model folder's own vote, else none",
+        )
+        command.add_argument(
+            "--min-votes",
+            type=_positive_int,
+            help="models that must give a mention (default: more than half of them)",
+        )
+        command.add_argument(
+            "--no-vote",
+            action="store_true",
+            help="decode with the model alone, not with the vote its folder sets",
+        )
         command.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda if available)")
         command.add_argument(
             "--batch-size", type=_positive_int, default=16, help="questions per forward"
@@ -665,6 +684,8 @@ def _loader_options(args: argparse.Namespace, pool=None) -> dict:
     if args.examples == "pool" and pool is None and not getattr(args, "pool_split", None):
         raise RaitnerError("--examples pool needs --pool FILE.jsonl")
     overrides = _retrieval_overrides(args)
+    if args.no_vote and (args.vote_with or args.min_votes):
+        raise RaitnerError("--no-vote cannot be given with --vote-with or --min-votes")
     return {
         "lang": args.lang,
         "device": args.device,
@@ -677,6 +698,8 @@ def _loader_options(args: argparse.Namespace, pool=None) -> dict:
         "constrained": args.constrained in (True, "yes"),
         "empty_bias": args.empty_bias,
         "close_lists": args.close_lists,
+        "vote_with": [] if args.no_vote else args.vote_with,
+        "min_votes": args.min_votes,
     }
 
 
@@ -740,6 +763,11 @@ def _predict(args: argparse.Namespace) -> int:
             "constrained": bool(getattr(ner, "constrained", False)),
             "empty_bias": getattr(ner, "empty_bias", None),
             **({"close_lists": True} if getattr(ner, "close_lists", False) else {}),
+            **(
+                {"vote_with": ner.vote_with, "min_votes": ner.min_votes}
+                if getattr(ner, "vote_with", None)
+                else {}
+            ),
         },
     )
     predictions = ner.predict(

@@ -258,6 +258,8 @@ def model_info(ner: Any, model_name: str) -> dict[str, Any]:
         "constrained": ner.constrained,
         "empty_bias": ner.empty_bias,
         "close_lists": ner.close_lists,
+        "vote_with": list(getattr(ner, "vote_with", [])),
+        "min_votes": getattr(ner, "min_votes", None),
         "pool_examples": len(pool) if pool is not None else 0,
         "batch_size": ner.predictor.batch_size,
     }

@@ -79,6 +79,10 @@ class EvalSettings:
     #: (:mod:`raitner.evaluate.unaligned`); the papers score every answered string. Scoring
     #: only: the predictions are the same, so they are reused either way.
     drop_unaligned: bool = False
+    #: further models whose answers are voted with the model's (:mod:`raitner.infer.voting`)
+    #: and how many must agree; run_evaluation sets them to the model's
+    vote_with: list[str] = field(default_factory=list)
+    min_votes: int | None = None
 
     def key(self, benchmark: str) -> dict[str, Any]:
         """What a benchmark's predictions depend on (a rerun reuses them only if equal)."""
@@ -92,6 +96,9 @@ class EvalSettings:
         if not settings["close_lists"]:
             settings.pop("close_lists")  # the same
         settings.pop("drop_unaligned")  # how answers are scored, not what they are
+        if not settings["vote_with"]:
+            settings.pop("vote_with")  # keeps caches from before the setting valid
+            settings.pop("min_votes")
         settings["benchmark"] = benchmark
         settings["exclude_types"] = list(self.exclude_types)
         return settings
@@ -361,6 +368,8 @@ def _with_backend(settings: EvalSettings, ner: Any) -> EvalSettings:
         settings,
         empty_bias=float(getattr(ner, "empty_bias", 0.0)),
         close_lists=bool(getattr(ner, "close_lists", False)),
+        vote_with=list(getattr(ner, "vote_with", None) or []),
+        min_votes=getattr(ner, "min_votes", None),
     )
     name = getattr(ner, "backend_name", None)
     if not name:

@@ -126,6 +126,21 @@ def _inference_lines(inference: dict[str, Any] | None) -> list[str]:
             "(`--no-close-lists`) for the answers as generated.",
             "",
         ]
+    members = inference.get("vote_with") or []
+    if members:
+        folders = ", ".join(f"`{member}`" for member in members)
+        from raitner.infer.voting import majority
+
+        needed = inference.get("min_votes") or majority(len(members) + 1)
+        agree = "both" if needed == 2 == len(members) + 1 else f"{needed} of the {len(members) + 1}"
+        lines += [
+            f"`OpenNER.from_pretrained` answers with a vote of this model and {len(members)} more "
+            f"in this folder ({folders}; `inference.vote_with` in `raitner.json`): every model "
+            f"answers every question, and a mention is kept when {agree} give it. It costs one "
+            "pass of each model over the questions. "
+            "Pass `vote_with=[]` (`--no-vote`) for this model alone.",
+            "",
+        ]
     return lines
 
 
