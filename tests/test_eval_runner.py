@@ -244,3 +244,32 @@ def test_drop_unaligned_scores_only_mentions_in_the_text(tmp_path, data_root):
     saved = [json.loads(line) for line in lines[1:]]
     kept = sum("Zzyzx Qwerty" in answer for r in saved for answer in r["answers"].values())
     assert kept == asked  # the answers as generated are kept
+
+
+class GoldPlusNoise(GoldBackend):
+    """The gold mentions and one made-up mention per question."""
+
+    def generate(self, conversations, max_new_tokens):
+        answers = super().generate(conversations, max_new_tokens)
+        return [json.dumps([*json.loads(answer), "made up"]) for answer in answers]
+
+
+def test_a_vote_is_scored_and_kept_apart(tmp_path, data_root):
+    from raitner.infer.voting import VotingBackend
+
+    template = get_template("ra-it-en-v1")
+    gold = load_benchmark("crossner_ai", "test", data_root)
+    settings = EvalSettings(benchmarks=["crossner_ai"], limit=5, seed=3, model="gold")
+    noisy = OpenNER(GoldPlusNoise(gold, template), template, max_text_tokens=None)
+    run_evaluation(noisy, settings, tmp_path, data_root=data_root, show_progress=False)
+    alone = json.loads((tmp_path / "report.json").read_text())["rows"]
+    assert alone[0]["scores"]["crossner_ai"] < 100.0
+
+    members = [GoldPlusNoise(gold, template), GoldBackend(gold, template)]
+    voted = OpenNER(VotingBackend(members), template, max_text_tokens=None)
+    voted.vote_with = ["gold-only"]  # as the loaders record it
+    run_evaluation(voted, settings, tmp_path, data_root=data_root, show_progress=False)
+    assert members[0].calls > 0  # not the noisy run's saved answers: the vote is asked anew
+    rows = {row["name"]: row for row in json.loads((tmp_path / "report.json").read_text())["rows"]}
+    name = "gold voted with gold-only (at least 2) (UniNER F1)"
+    assert rows[name]["scores"]["crossner_ai"] == 100.0  # the made-up mention has one vote

@@ -450,6 +450,8 @@ def run_evaluation(
             ).to_dict()
             text_counts[DECODINGS[flag]][benchmark] = text_counts_entry(golds, types, result)
     name = settings.model or "model"
+    if settings.vote_with:
+        name += f" voted with {', '.join(settings.vote_with)} (at least {settings.min_votes})"
     compared = len(runs) > 1
     rows = {}
     for metric, label in _METRIC_ROWS:
