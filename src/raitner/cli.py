@@ -17,7 +17,7 @@ from pathlib import Path
 
 from raitner.errors import RaitnerError
 
-STRATEGIES = ("nn", "nn_bm25", "diverse_nn", "diverse_nn_bm25", "random", "mixed")
+STRATEGIES = ("nn", "nn_bm25", "diverse_nn", "diverse_nn_bm25", "random", "mixed", "word_nn")
 
 
 def _add_data_root(parser: argparse.ArgumentParser) -> None:

@@ -157,6 +157,7 @@ class _PoolEmbedder:
         self.name = embedder.name
         self._pool_texts = set(pool_texts)
         self._vectors: dict[str, np.ndarray] = {}
+        self._word_vectors: dict[str, np.ndarray] = {}
 
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
@@ -168,6 +169,24 @@ class _PoolEmbedder:
             found = dict(zip(new, np.asarray(vectors, dtype=np.float32), strict=True))
             self._vectors.update((t, v) for t, v in found.items() if t in self._pool_texts)
         return np.stack([self._vectors.get(text, found.get(text)) for text in texts])
+
+    def encode_words(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> list[np.ndarray]:
+        """Word vectors (word-level retrieval), the pool's kept like its sentence vectors."""
+        encode_words = getattr(self.inner, "encode_words", None)
+        if not callable(encode_words):
+            raise ValueError(
+                f"strategy 'word_nn' needs an embedder with word vectors (encode_words); "
+                f"{type(self.inner).__name__} has none"
+            )
+        new = [text for text in dict.fromkeys(texts) if text not in self._word_vectors]
+        found: dict[str, np.ndarray] = {}
+        if new:
+            vectors = encode_words(new, batch_size=batch_size, show_progress=show_progress)
+            found = dict(zip(new, vectors, strict=True))
+            self._word_vectors.update((t, v) for t, v in found.items() if t in self._pool_texts)
+        return [self._word_vectors.get(text, found.get(text)) for text in texts]
 
 
 @dataclass

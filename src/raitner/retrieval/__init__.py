@@ -1,7 +1,8 @@
 """Retrieval for RA-IT: embed texts, find exact nearest neighbours, apply a strategy.
 
 ``retrieve(queries, pool, RetrievalConfig(...), embedder)`` is the entry point; the pieces
-(``exact_top_k``, ``BM25Scorer``, ``EmbeddingCache``, the embedders) are usable on their own.
+(``exact_top_k``, ``word_top_k``, ``BM25Scorer``, ``EmbeddingCache``, the embedders) are usable
+on their own.
 Importing this package does not import torch or sentence-transformers.
 """
 
@@ -13,6 +14,7 @@ from raitner.retrieval.embedders import (
     Embedder,
     HashingEmbedder,
     SentenceTransformerEmbedder,
+    WordEmbedder,
     default_model_path,
 )
 from raitner.retrieval.index import MissingDependencyError, exact_top_k
@@ -24,6 +26,7 @@ from raitner.retrieval.strategies import (
     retrieve,
     settings_read_by,
 )
+from raitner.retrieval.word_level import word_scores, word_top_k
 
 __all__ = [
     "STRATEGIES",
@@ -35,6 +38,7 @@ __all__ = [
     "Retrieval",
     "RetrievalConfig",
     "SentenceTransformerEmbedder",
+    "WordEmbedder",
     "default_cache_root",
     "default_model_path",
     "encode_texts",
@@ -43,4 +47,6 @@ __all__ = [
     "retrieve",
     "settings_read_by",
     "tokenize",
+    "word_scores",
+    "word_top_k",
 ]

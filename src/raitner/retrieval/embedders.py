@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
@@ -37,6 +38,27 @@ class Embedder(Protocol):
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
     ) -> np.ndarray: ...
+
+
+@runtime_checkable
+class WordEmbedder(Embedder, Protocol):
+    """An embedder that also gives one L2-normalised float32 vector per word of a text
+    (``(words, d)`` per text), for word-level retrieval (:mod:`raitner.retrieval.word_level`)."""
+
+    def encode_words(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> list[np.ndarray]: ...
+
+
+#: A word for the embedders that split words themselves: one CJK character, a run of other
+#: letters or digits, or one other visible character (punctuation).
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+|[^\w\s]|_")
+
+
+def words_of(text: str) -> list[str]:
+    """The words of ``text`` as :class:`HashingEmbedder` splits them."""
+    return _WORD.findall(unicodedata.normalize("NFC", text))
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
@@ -88,6 +110,7 @@ class SentenceTransformerEmbedder:
             self.name = name or self._source
         self.device = device
         self._model: Any = None
+        self._token_model: Any = None
 
     @property
     def model(self) -> Any:
@@ -118,6 +141,39 @@ class SentenceTransformerEmbedder:
             normalize_embeddings=True,
         )
         return l2_normalise(vectors)
+
+    def encode_words(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> list[np.ndarray]:
+        """The model's contextual token vectors (word pieces, the special tokens included),
+        L2-normalised, one ``(tokens, d)`` array per text: the transformer module of the
+        sentence-transformers model run as a multi-vector encoder, without its pooling."""
+        if len(texts) == 0:
+            return []
+        vectors = self.token_model.encode(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=False,
+        )
+        return [l2_normalise(v.detach().cpu().float().numpy()) for v in vectors]
+
+    @property
+    def token_model(self) -> Any:
+        """A sentence-transformers ``MultiVectorEncoder`` sharing this model's transformer
+        (its token vectors, normalised; no pooling, no projection), built on first use."""
+        if self._token_model is None:
+            from sentence_transformers import MultiVectorEncoder
+            from sentence_transformers.base.modules import Normalize
+
+            transformer = self.model[0]
+            normalize = Normalize(
+                module_input_name="token_embeddings", module_output_name="token_embeddings"
+            )
+            self._token_model = MultiVectorEncoder(
+                modules=[transformer, normalize], device=self.device
+            )
+        return self._token_model
 
     @property
     def dimension(self) -> int:
@@ -158,6 +214,16 @@ class HashingEmbedder:
                 bucket, sign = _hashed_feature(gram, self.dimension)
                 vectors[row, bucket] += sign
         return l2_normalise(vectors)
+
+    def encode_words(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> list[np.ndarray]:
+        """Each word of each text (:func:`words_of`) hashed on its own, ``(words, d)`` per
+        text; the same word gets the same vector wherever it stands."""
+        return [
+            self.encode(words) if words else np.zeros((0, self.dimension), np.float32)
+            for words in (words_of(text) for text in texts)
+        ]
 
     def _ngrams(self, text: str) -> list[str]:
         # Boundary marks give every text, even an empty one, at least one n-gram (a non-zero row).

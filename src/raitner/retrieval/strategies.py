@@ -1,6 +1,7 @@
-"""The six RA-IT retrieval strategies (paper section 3.5, appendix C.3 and E.2).
+"""The six RA-IT retrieval strategies (paper section 3.5, appendix C.3 and E.2), and IF-WRANER's.
 
-Each query gets up to ``k`` examples from a pool, by cosine similarity of sentence embeddings:
+Each query gets up to ``k`` examples from a pool, by cosine similarity of sentence embeddings
+(``word_nn``: of word embeddings):
 
 ``nn``
     the k nearest neighbours.
@@ -17,6 +18,10 @@ Each query gets up to ``k`` examples from a pool, by cosine similarity of senten
 ``mixed``
     ``nn`` for an exact fraction ``mixed_nn_ratio`` of the queries, ``random`` for the others
     (Table 12/13 ratios 0.2 ... 0.8); ``Retrieval.strategy_used`` records which.
+``word_nn``
+    the k nearest neighbours by word-level similarity (IF-WRANER; the mean over the query's
+    words of each one's best match among the example's words, :mod:`raitner.retrieval.
+    word_level`); needs an embedder with ``encode_words``. Word vectors are not cached on disk.
 
 Training retrieval passes the training set as both ``queries`` and ``pool``; a query never gets
 itself back (self-exclusion by id, ``exclude_self``). Inference retrieval passes the benchmark
@@ -50,7 +55,7 @@ from raitner.retrieval.embedders import Embedder
 from raitner.retrieval.index import exact_top_k
 from raitner.schema import Example
 
-STRATEGIES = ("nn", "nn_bm25", "diverse_nn", "diverse_nn_bm25", "random", "mixed")
+STRATEGIES = ("nn", "nn_bm25", "diverse_nn", "diverse_nn_bm25", "random", "mixed", "word_nn")
 ORDERS = ("most_similar_first", "most_similar_last")
 _BM25_STRATEGIES = ("nn_bm25", "diverse_nn_bm25")
 _DIVERSE_STRATEGIES = ("diverse_nn", "diverse_nn_bm25")
@@ -179,6 +184,15 @@ def retrieve(
         strategy = "nn" if config.strategy == "mixed" else config.strategy
         return [Retrieval(qid, [], [], strategy) for qid in query_ids]
 
+    if config.strategy == "word_nn":
+        assert embedder is not None
+        picks = _pick_by_words(
+            queries, pool, embedder, config, exclude_self, batch_size, show_progress
+        )
+        return [
+            _result(query_id, True, pick, pool_ids, config)
+            for query_id, pick in zip(query_ids, picks, strict=True)
+        ]
     vectors = None
     if embedder is not None:
         vectors = _embed(queries, pool, embedder, cache, batch_size, show_progress)
@@ -196,18 +210,25 @@ def retrieve(
         scorer = bm25 or BM25Scorer([p.text for p in pool], [p.lang for p in pool])
         _filter_by_bm25(picks, queries, scorer, config.bm25_threshold)
 
-    results = []
-    for query_id, nn, pick in zip(query_ids, uses_nn, picks, strict=True):
-        strategy_used = config.strategy
-        if config.strategy == "mixed":
-            strategy_used = "nn" if nn else "random"
-        ids = [pool_ids[i] for i in pick.positions]
-        scores, bm25_scores = pick.similarity, pick.bm25
-        if config.order == "most_similar_last" and strategy_used != "random":
-            ids, scores = ids[::-1], scores[::-1]
-            bm25_scores = None if bm25_scores is None else bm25_scores[::-1]
-        results.append(Retrieval(query_id, ids, scores, strategy_used, pick.dropped, bm25_scores))
-    return results
+    return [
+        _result(query_id, bool(nn), pick, pool_ids, config)
+        for query_id, nn, pick in zip(query_ids, uses_nn, picks, strict=True)
+    ]
+
+
+def _result(
+    query_id: str, nn: bool, pick: _Picks, pool_ids: Sequence[str], config: RetrievalConfig
+) -> Retrieval:
+    """One query's ``Retrieval``, in prompt order (``config.order``)."""
+    strategy_used = config.strategy
+    if config.strategy == "mixed":
+        strategy_used = "nn" if nn else "random"
+    ids = [pool_ids[i] for i in pick.positions]
+    scores, bm25_scores = pick.similarity, pick.bm25
+    if config.order == "most_similar_last" and strategy_used != "random":
+        ids, scores = ids[::-1], scores[::-1]
+        bm25_scores = None if bm25_scores is None else bm25_scores[::-1]
+    return Retrieval(query_id, ids, scores, strategy_used, pick.dropped, bm25_scores)
 
 
 @dataclass
@@ -273,6 +294,55 @@ def _pick_neighbours(
             chosen, chosen_scores = chosen[drawn], chosen_scores[drawn]
         picks[row].positions = [int(i) for i in chosen[: config.k]]
         picks[row].similarity = [float(s) for s in chosen_scores[: config.k]]
+
+
+def _pick_by_words(
+    queries: Sequence[Example],
+    pool: Sequence[Example],
+    embedder: Any,
+    config: RetrievalConfig,
+    exclude_self: bool,
+    batch_size: int,
+    show_progress: bool,
+) -> list[_Picks]:
+    """word_nn: the k pool examples with the highest word-level score for every query."""
+    from raitner.retrieval.word_level import word_top_k
+
+    encode_words = getattr(embedder, "encode_words", None)
+    if not callable(encode_words):
+        raise ValueError(
+            f"strategy 'word_nn' needs an embedder with word vectors (encode_words); "
+            f"{type(embedder).__name__} has none"
+        )
+    pool_words = encode_words(
+        [p.text for p in pool], batch_size=batch_size, show_progress=show_progress
+    )
+    same = queries is pool or [(q.id, q.text) for q in queries] == [(p.id, p.text) for p in pool]
+    query_words = (
+        pool_words
+        if same
+        else encode_words(
+            [q.text for q in queries], batch_size=batch_size, show_progress=show_progress
+        )
+    )
+    ids = exclude_self
+    found, scores = word_top_k(
+        query_words,
+        pool_words,
+        config.k,
+        query_ids=[q.id for q in queries] if ids else None,
+        key_ids=[p.id for p in pool] if ids else None,
+    )
+    picks = []
+    for row, row_scores in zip(found, scores, strict=True):
+        valid = row >= 0
+        picks.append(
+            _Picks(
+                positions=[int(i) for i in row[valid]],
+                similarity=[float(x) for x in row_scores[valid]],
+            )
+        )
+    return picks
 
 
 def _pick_random(

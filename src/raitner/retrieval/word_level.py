@@ -1,0 +1,121 @@
+"""Retrieval by word-level embeddings (IF-WRANER, Nandi et al. 2024, arXiv 2411.00451).
+
+IF-WRANER retrieves its in-prompt examples by word-level embeddings instead of one sentence
+embedding per text, and reports that this helps few-shot cross-domain NER on CrossNER. The
+materials at hand give only its abstract, not its scoring rule, so raitner uses the standard
+word-level similarity of late-interaction retrieval (ColBERT's MaxSim, as sentence-transformers'
+``meanmaxsim``): every word of the query is matched with its most similar word of the example,
+and the example's score is the mean of those best matches::
+
+    score(query, example) = mean over query words w of  max over example words v of  cos(w, v)
+
+A sentence embedding averages a text into one point, so two texts about the same topic are
+close even when they name different kinds of things; the word-level score rewards examples
+that hold words like the query's own (names of the same kind, the same context words).
+
+Word vectors come from :meth:`encode_words` of the embedder: contextual token vectors of the
+sentence-transformers model for :class:`~raitner.retrieval.embedders.SentenceTransformerEmbedder`,
+hashed character n-grams per word for the test embedder. The scoring is numpy only; the pool's
+words are compared in blocks so that memory stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["word_scores", "word_top_k"]
+
+#: Scores held at once: query words × pool words of one block (64 MB of float32).
+_BLOCK_CELLS = 16 * 1024 * 1024
+
+
+def _stack(word_vectors: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All word vectors in one ``(words, d)`` matrix, and each text's word count."""
+    lengths = np.array([len(vectors) for vectors in word_vectors], dtype=np.int64)
+    dims = {np.asarray(v).shape[1] for v in word_vectors if len(v)}
+    if len(dims) > 1:
+        raise ValueError(f"word vectors of different dimensions: {sorted(dims)}")
+    dim = dims.pop() if dims else 1
+    rows = [np.asarray(v, dtype=np.float32).reshape(-1, dim) for v in word_vectors]
+    matrix = np.concatenate(rows) if rows else np.zeros((0, dim), np.float32)
+    return matrix, lengths
+
+
+def word_scores(query_words: Sequence[np.ndarray], pool_words: Sequence[np.ndarray]) -> np.ndarray:
+    """``(n_queries, n_pool)`` word-level similarities (the module's score), float32.
+
+    Every text is a ``(words, d)`` array of L2-normalised word vectors. A query without words
+    scores 0 against everything; an example without words scores -1 (below any match).
+    """
+    queries, query_lengths = _stack(query_words)
+    pool, pool_lengths = _stack(pool_words)
+    n_queries, n_pool = len(query_lengths), len(pool_lengths)
+    scores = np.full((n_queries, n_pool), -1.0, dtype=np.float32)
+    if n_pool == 0 or n_queries == 0:
+        return scores
+    if len(queries) and len(pool) and queries.shape[1] != pool.shape[1]:
+        raise ValueError(
+            f"query words have dimension {queries.shape[1]}, pool words {pool.shape[1]}"
+        )
+    has_words = pool_lengths > 0
+    starts = np.concatenate([[0], np.cumsum(pool_lengths)[:-1]])[has_words]
+    query_starts = np.concatenate([[0], np.cumsum(query_lengths)])
+    per_block = max(1, _BLOCK_CELLS // max(1, len(pool)))
+    first = 0
+    while first < n_queries:
+        last = first + 1  # queries whose words fit in one block (at least one query)
+        while last < n_queries and query_starts[last + 1] - query_starts[first] <= per_block:
+            last += 1
+        block = queries[query_starts[first] : query_starts[last]]
+        if len(block) and len(pool):
+            best = np.maximum.reduceat(block @ pool.T, starts, axis=1)  # (block words, examples)
+            lengths = query_lengths[first:last]
+            owners = np.repeat(np.arange(last - first), lengths)
+            sums = np.zeros((last - first, best.shape[1]), dtype=np.float64)
+            np.add.at(sums, owners, best)
+            means = sums / np.maximum(lengths, 1)[:, None]
+            scores[first:last, has_words] = means.astype(np.float32)
+        empty = query_lengths[first:last] == 0
+        scores[first:last][empty] = 0.0
+        first = last
+    return scores
+
+
+def word_top_k(
+    query_words: Sequence[np.ndarray],
+    pool_words: Sequence[np.ndarray],
+    k: int,
+    *,
+    query_ids: Sequence[object] | None = None,
+    key_ids: Sequence[object] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` pool texts with the highest word-level score for every query.
+
+    Returns ``(indices, scores)`` as :func:`raitner.retrieval.index.exact_top_k` does: int64
+    and float32 arrays of shape ``(n_queries, k)``, best first, ties broken by lower pool
+    index, padded with ``-1`` / ``-inf``; with ``query_ids`` and ``key_ids`` a query never gets
+    a pool text of its own id.
+    """
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    if (query_ids is None) != (key_ids is None):
+        raise ValueError("give both query_ids and key_ids, or neither")
+    scores = word_scores(query_words, pool_words)
+    if query_ids is not None and key_ids is not None:
+        positions: dict[object, list[int]] = {}
+        for position, key in enumerate(key_ids):
+            positions.setdefault(key, []).append(position)
+        for row, query_id in enumerate(query_ids):
+            scores[row, positions.get(query_id, [])] = -np.inf
+    n_queries, n_pool = scores.shape
+    indices = np.full((n_queries, k), -1, dtype=np.int64)
+    top = np.full((n_queries, k), -np.inf, dtype=np.float32)
+    for row in range(n_queries):
+        # best first, lower index first among equal scores
+        order = np.lexsort((np.arange(n_pool), -scores[row].astype(np.float64)))
+        order = order[np.isfinite(scores[row, order])][:k]
+        indices[row, : len(order)] = order
+        top[row, : len(order)] = scores[row, order]
+    return indices, top
