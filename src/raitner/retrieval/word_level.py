@@ -1,4 +1,4 @@
-"""Retrieval by word-level embeddings (IF-WRANER, Nandi et al. 2024, arXiv 2411.00451).
+"""Retrieval by word-level embeddings (IF-WRANER, arXiv 2411.00451, November 2024).
 
 IF-WRANER retrieves its in-prompt examples by word-level embeddings instead of one sentence
 embedding per text, and reports that this helps few-shot cross-domain NER on CrossNER. The
