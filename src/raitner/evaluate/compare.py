@@ -105,6 +105,11 @@ def compare_evaluations(
         raise CompareError(
             f"the two evaluations cover different benchmarks: {folder_a} has "
             f"{', '.join(sorted(bench_a))}; {folder_b} has {', '.join(sorted(bench_b))}"
+            + (
+                f" (compare those both have with --benchmarks {','.join(sorted(shared))})"
+                if (shared := set(bench_a) & set(bench_b))
+                else ""
+            )
         )
     for name in bench_a:
         if bench_a[name]["texts"] != bench_b[name]["texts"]:
