@@ -33,7 +33,8 @@ def _by_definition(query: np.ndarray, example: np.ndarray) -> float:
 def test_scores_follow_the_definition_in_any_block_size(block_cells, monkeypatch) -> None:
     rng = np.random.default_rng(0)
     empty = np.zeros((0, 8), np.float32)
-    queries, pool = [*_texts(rng, 8), empty], [*_texts(rng, 6), empty, *_texts(rng, 6)]
+    queries = [*_texts(rng, 4), empty, *_texts(rng, 4), empty]
+    pool = [*_texts(rng, 6), empty, *_texts(rng, 6)]
     monkeypatch.setattr(word_level, "_BLOCK_CELLS", block_cells)
     scores = word_scores(queries, pool)
     expected = [[_by_definition(q, p) for p in pool] for q in queries]

@@ -332,6 +332,7 @@ def _pick_by_words(
         config.k,
         query_ids=[q.id for q in queries] if ids else None,
         key_ids=[p.id for p in pool] if ids else None,
+        show_progress=show_progress,
     )
     picks = []
     for row, row_scores in zip(found, scores, strict=True):

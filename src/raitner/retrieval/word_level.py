@@ -43,12 +43,21 @@ def _stack(word_vectors: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return matrix, lengths
 
 
-def word_scores(query_words: Sequence[np.ndarray], pool_words: Sequence[np.ndarray]) -> np.ndarray:
+def word_scores(
+    query_words: Sequence[np.ndarray],
+    pool_words: Sequence[np.ndarray],
+    *,
+    show_progress: bool = False,
+) -> np.ndarray:
     """``(n_queries, n_pool)`` word-level similarities (the module's score), float32.
 
     Every text is a ``(words, d)`` array of L2-normalised word vectors. A query without words
     scores 0 against everything; an example without words scores -1 (below any match).
+    ``show_progress``: a progress bar over the queries (a training set's retrieval takes
+    minutes).
     """
+    from tqdm.auto import tqdm
+
     queries, query_lengths = _stack(query_words)
     pool, pool_lengths = _stack(pool_words)
     n_queries, n_pool = len(query_lengths), len(pool_lengths)
@@ -63,23 +72,26 @@ def word_scores(query_words: Sequence[np.ndarray], pool_words: Sequence[np.ndarr
     starts = np.concatenate([[0], np.cumsum(pool_lengths)[:-1]])[has_words]
     query_starts = np.concatenate([[0], np.cumsum(query_lengths)])
     per_block = max(1, _BLOCK_CELLS // max(1, len(pool)))
+    bar = tqdm(total=n_queries, desc="word-level retrieval", unit="q", disable=not show_progress)
     first = 0
     while first < n_queries:
         last = first + 1  # queries whose words fit in one block (at least one query)
         while last < n_queries and query_starts[last + 1] - query_starts[first] <= per_block:
             last += 1
-        block = queries[query_starts[first] : query_starts[last]]
-        if len(block) and len(pool):
+        lengths = query_lengths[first:last]
+        worded = np.flatnonzero(lengths > 0)
+        scores[first:last][lengths == 0] = 0.0
+        if worded.size and len(pool):
+            block = queries[query_starts[first] : query_starts[last]]
             best = np.maximum.reduceat(block @ pool.T, starts, axis=1)  # (block words, examples)
-            lengths = query_lengths[first:last]
-            owners = np.repeat(np.arange(last - first), lengths)
-            sums = np.zeros((last - first, best.shape[1]), dtype=np.float64)
-            np.add.at(sums, owners, best)
-            means = sums / np.maximum(lengths, 1)[:, None]
-            scores[first:last, has_words] = means.astype(np.float32)
-        empty = query_lengths[first:last] == 0
-        scores[first:last][empty] = 0.0
+            # the rows of one query are contiguous: sum them, then divide by the query's length
+            row_starts = (query_starts[first:last] - query_starts[first])[worded]
+            sums = np.add.reduceat(best, row_starts, axis=0, dtype=np.float64)
+            means = (sums / lengths[worded][:, None]).astype(np.float32)
+            scores[first + worded[:, None], np.flatnonzero(has_words)[None, :]] = means
+        bar.update(last - first)
         first = last
+    bar.close()
     return scores
 
 
@@ -90,6 +102,7 @@ def word_top_k(
     *,
     query_ids: Sequence[object] | None = None,
     key_ids: Sequence[object] | None = None,
+    show_progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` pool texts with the highest word-level score for every query.
 
@@ -102,7 +115,7 @@ def word_top_k(
         raise ValueError(f"k must be >= 0, got {k}")
     if (query_ids is None) != (key_ids is None):
         raise ValueError("give both query_ids and key_ids, or neither")
-    scores = word_scores(query_words, pool_words)
+    scores = word_scores(query_words, pool_words, show_progress=show_progress)
     if query_ids is not None and key_ids is not None:
         positions: dict[object, list[int]] = {}
         for position, key in enumerate(key_ids):
