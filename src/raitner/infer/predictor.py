@@ -174,12 +174,9 @@ class _PoolEmbedder:
         self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
     ) -> list[np.ndarray]:
         """Word vectors (word-level retrieval), the pool's kept like its sentence vectors."""
-        encode_words = getattr(self.inner, "encode_words", None)
-        if not callable(encode_words):
-            raise ValueError(
-                f"strategy 'word_nn' needs an embedder with word vectors (encode_words); "
-                f"{type(self.inner).__name__} has none"
-            )
+        from raitner.retrieval.word_level import word_encoder
+
+        encode_words = word_encoder(self.inner)
         new = [text for text in dict.fromkeys(texts) if text not in self._word_vectors]
         found: dict[str, np.ndarray] = {}
         if new:

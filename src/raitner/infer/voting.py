@@ -47,13 +47,14 @@ def vote_answers(
     if not 1 <= min_votes <= len(answers):
         raise ValueError(f"min_votes must be between 1 and {len(answers)}, got {min_votes}")
     votes: Counter[str] = Counter()
-    surface: dict[str, str] = {}
+    surface: dict[str, str] = {}  # each mention as the first answer to give it wrote it
     for answer in answers:
-        keys = dict.fromkeys(normalize_answer(m) for m in parse_mentions(answer).mentions)
-        votes.update(list(keys))  # one vote per answer, in the answer's order
-    for answer in answers:
+        keys: dict[str, None] = {}
         for mention in parse_mentions(answer).mentions:
-            surface.setdefault(normalize_answer(mention), mention)
+            key = normalize_answer(mention)
+            keys[key] = None
+            surface.setdefault(key, mention)
+        votes.update(list(keys))  # one vote per answer, in the answer's order
     return render_answer([surface[key] for key, count in votes.items() if count >= min_votes])
 
 

@@ -258,11 +258,15 @@ def _embed(
         )
 
     pool_vectors = encode(pool)
-    same = queries is pool or (
+    return (pool_vectors if _queries_are_pool(queries, pool) else encode(queries)), pool_vectors
+
+
+def _queries_are_pool(queries: Sequence[Example], pool: Sequence[Example]) -> bool:
+    """Whether the queries are the pool itself (training retrieval), so encoded once."""
+    return queries is pool or (
         len(queries) == len(pool)
         and all(q.id == p.id and q.text == p.text for q, p in zip(queries, pool, strict=True))
     )
-    return (pool_vectors if same else encode(queries)), pool_vectors
 
 
 def _pick_neighbours(
@@ -306,32 +310,25 @@ def _pick_by_words(
     show_progress: bool,
 ) -> list[_Picks]:
     """word_nn: the k pool examples with the highest word-level score for every query."""
-    from raitner.retrieval.word_level import word_top_k
+    from raitner.retrieval.word_level import word_encoder, word_top_k
 
-    encode_words = getattr(embedder, "encode_words", None)
-    if not callable(encode_words):
-        raise ValueError(
-            f"strategy 'word_nn' needs an embedder with word vectors (encode_words); "
-            f"{type(embedder).__name__} has none"
-        )
+    encode_words = word_encoder(embedder)
     pool_words = encode_words(
         [p.text for p in pool], batch_size=batch_size, show_progress=show_progress
     )
-    same = queries is pool or [(q.id, q.text) for q in queries] == [(p.id, p.text) for p in pool]
     query_words = (
         pool_words
-        if same
+        if _queries_are_pool(queries, pool)
         else encode_words(
             [q.text for q in queries], batch_size=batch_size, show_progress=show_progress
         )
     )
-    ids = exclude_self
     found, scores = word_top_k(
         query_words,
         pool_words,
         config.k,
-        query_ids=[q.id for q in queries] if ids else None,
-        key_ids=[p.id for p in pool] if ids else None,
+        query_ids=[q.id for q in queries] if exclude_self else None,
+        key_ids=[p.id for p in pool] if exclude_self else None,
         show_progress=show_progress,
     )
     picks = []

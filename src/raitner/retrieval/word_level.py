@@ -21,14 +21,26 @@ words are compared in blocks so that memory stays bounded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["word_scores", "word_top_k"]
+__all__ = ["word_encoder", "word_scores", "word_top_k"]
 
 #: Scores held at once: query words × pool words of one block (64 MB of float32).
 _BLOCK_CELLS = 16 * 1024 * 1024
+
+
+def word_encoder(embedder: Any) -> Callable[..., list[np.ndarray]]:
+    """The embedder's ``encode_words``; a clear error for an embedder that has none."""
+    encode_words = getattr(embedder, "encode_words", None)
+    if not callable(encode_words):
+        raise ValueError(
+            f"strategy 'word_nn' needs an embedder with word vectors (encode_words); "
+            f"{type(embedder).__name__} has none"
+        )
+    return encode_words
 
 
 def _stack(word_vectors: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
