@@ -180,3 +180,15 @@ def test_the_default_embedder_gives_token_vectors() -> None:
     query = [Example(lang="en", id="q", text="Barack Obama visited Paris.")]
     (found,) = retrieve(query, pool, RetrievalConfig(strategy="word_nn", k=1), embedder)
     assert found.example_ids == ["city"]
+
+
+def test_word_vectors_need_sentence_transformers_6(monkeypatch) -> None:
+    import sys
+    import types
+
+    from raitner.retrieval import MissingDependencyError, SentenceTransformerEmbedder
+
+    monkeypatch.setitem(sys.modules, "sentence_transformers", types.ModuleType("old_release"))
+    embedder = SentenceTransformerEmbedder("any/model")
+    with pytest.raises(MissingDependencyError, match="sentence-transformers>=6.0"):
+        embedder.encode_words(["A text."])

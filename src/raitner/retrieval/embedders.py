@@ -163,8 +163,13 @@ class SentenceTransformerEmbedder:
         """A sentence-transformers ``MultiVectorEncoder`` sharing this model's transformer
         (its token vectors, normalised; no pooling, no projection), built on first use."""
         if self._token_model is None:
-            from sentence_transformers import MultiVectorEncoder
-            from sentence_transformers.base.modules import Normalize
+            try:  # multi-vector encoders came with sentence-transformers 6.0
+                from sentence_transformers import MultiVectorEncoder
+                from sentence_transformers.base.modules import Normalize
+            except ImportError as error:
+                raise MissingDependencyError(
+                    "sentence-transformers>=6.0", "embed", "word-level retrieval (word_nn)"
+                ) from error
 
             transformer = self.model[0]
             normalize = Normalize(
