@@ -27,6 +27,7 @@ from raitner.reproduce.plan import distribute, make_plan
 from raitner.reproduce.runner import (
     CLAIM,
     MARKER,
+    Runner,
     claim_holder,
     load_training_examples,
     read_marker,
@@ -306,6 +307,20 @@ def test_sizes_are_split_by_weight_and_smaller_draws_are_subsets(tmp_path):
     assert {ex.id for ex in small} <= {ex.id for ex in large}
     with pytest.raises(Exception, match="has 20 texts with entities, the size asks for 25"):
         load_training_examples({**data, "mix": {str(source): 25}}, None)
+
+
+@pytest.mark.parametrize("show_progress", [True, False])
+def test_a_build_stage_shows_its_progress_unless_quiet(show_progress, data_root, tmp_path, capsys):
+    # building an RA-IT set of thousands of conversations takes minutes: the stage shows its
+    # samples (and the retrieval's) as they go, unless --quiet
+    plan = make_plan(read_config(CONFIGS / "smoke.yaml"), tmp_path)
+    stage = next(s for s in plan.stages if s.kind == "build" and s.spec["retrieval"])
+    stage.folder.mkdir(parents=True)
+    runner = Runner(plan, data_root, out=lambda line: None, show_progress=show_progress)
+    outputs = runner._build(stage)
+    assert outputs["conversations"] == 8
+    bar = capsys.readouterr().err
+    assert ("8/8" in bar and "sample" in bar) == show_progress
 
 
 # ---------------------------------------------------------------------------- verdicts

@@ -32,7 +32,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -383,6 +383,12 @@ class Runner:
         dataset = stage.folder / DATASET_FILE
         data = spec["data"]
         sources = data.get("sources") or [f"{s}@{n}" for s, n in data["mix"].items() if n]
+
+        def progress(records: Iterator) -> Iterator:
+            from tqdm.auto import tqdm
+
+            return tqdm(records, total=len(examples), desc="build", unit="sample")
+
         stats = build_dataset(
             examples,
             dataset,
@@ -390,6 +396,7 @@ class Runner:
             embedder=self.embedder() if retrieval is not None else None,
             cache=self.embedding_cache(),
             sources=sources,
+            progress=progress if self.show_progress else None,
         )
         kept = {record["id"] for _number, record in iter_jsonl(dataset)}
         write_examples(stage.folder / EXAMPLES_FILE, [ex for ex in examples if ex.id in kept])
