@@ -135,8 +135,10 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "inputs",
         nargs="+",
-        help="BENCHMARK:SPLIT, a raitner .jsonl file, or sample:NAME (packaged sample); "
-        "append @N for a seeded subset of N examples of that source (conll2003:train@500)",
+        help="BENCHMARK:SPLIT, an annotated file (raitner .jsonl, UniversalNER .json, or "
+        "token/tag columns: .conll .bio .iob .iob2 .bioes .tsv .txt), or sample:NAME (packaged "
+        "sample); append @N for a seeded subset of N examples of that source "
+        "(conll2003:train@500)",
     )
     build.add_argument("--output", "-o", required=True, type=Path, help="dataset .jsonl to write")
     build.add_argument("--mode", choices=["vanilla", "ra-it"], default="ra-it")
@@ -289,8 +291,9 @@ def _build_parser() -> argparse.ArgumentParser:
         command.add_argument("--lang", choices=["en", "zh"], help="template language (base models)")
         command.add_argument(
             "--pool",
-            help="raitner JSONL of examples to retrieve in-context examples from (enables "
-            "--examples pool)",
+            help="annotated examples to retrieve in-context examples from: raitner .jsonl, "
+            "UniversalNER .json or token/tag columns (.conll, .bio, .tsv, …); enables "
+            "--examples pool",
         )
         command.add_argument("--examples", choices=["none", "pool"], default="none")
         command.add_argument("--strategy", choices=STRATEGIES, help="retrieval strategy")
@@ -396,7 +399,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--benchmarks",
         default="crossner_ai,crossner_literature,crossner_music,crossner_politics,"
         "crossner_science,mit_movie,mit_restaurant",
-        help="comma-separated benchmark names (default: the paper's 7 English ones)",
+        help="comma-separated benchmark names (default: the paper's 7 English ones) or "
+        "annotated files (raitner .jsonl, UniversalNER .json, token/tag columns such as .conll "
+        "or .bio), each asked about the types of its entities and named by its file name",
     )
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument(
@@ -409,9 +414,14 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--pool-size",
         type=_positive_int,
-        help="with --examples pool: sample N examples of --pool-split",
+        help="with --examples pool: sample N examples of the pool (--pool, else --pool-split)",
     )
-    evaluate.add_argument("--pool-split", default="train")
+    evaluate.add_argument(
+        "--pool-split",
+        default="train",
+        help="with --examples pool and no --pool: the split of each benchmark its examples come "
+        "from (in-domain; default: train)",
+    )
     evaluate.add_argument(
         "--drop-unaligned",
         action="store_true",
@@ -682,7 +692,7 @@ def _loader_options(args: argparse.Namespace, pool=None) -> dict:
     from raitner.retrieval.strategies import RetrievalConfig
 
     if args.examples == "pool" and pool is None and not getattr(args, "pool_split", None):
-        raise RaitnerError("--examples pool needs --pool FILE.jsonl")
+        raise RaitnerError("--examples pool needs --pool FILE")
     overrides = _retrieval_overrides(args)
     if args.no_vote and (args.vote_with or args.min_votes):
         raise RaitnerError("--no-vote cannot be given with --vote-with or --min-votes")
@@ -829,12 +839,24 @@ def _eval(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from raitner.evaluate.runner import EvalSettings, run_evaluation
-    from raitner.io.registry import get_benchmark
+    from raitner.io.registry import add_file_benchmark, get_benchmark
+    from raitner.io.user_files import SUFFIXES
     from raitner.retrieval.strategies import RetrievalConfig
 
-    names = [name.strip() for name in args.benchmarks.split(",") if name.strip()]
-    for name in names:
-        get_benchmark(name)  # unknown names fail before any model is loaded
+    names = []
+    for name in (name.strip() for name in args.benchmarks.split(",")):
+        if not name:
+            continue
+        if Path(name).suffix.lower() in SUFFIXES or Path(name).exists():
+            name = add_file_benchmark(name, args.split).name  # an annotated file of the user's
+        get_benchmark(name)  # unknown names and unreadable files fail before the model loads
+        names.append(name)
+    if args.pool and args.examples != "pool":
+        raise RaitnerError("--pool gives the examples of --examples pool; add --examples pool")
+    if args.pool:
+        from raitner.sources import load_source
+
+        load_source(args.pool, args.data_root)  # an unreadable pool fails before the model loads
     overrides = _retrieval_overrides(args) or {}
     settings = EvalSettings(
         benchmarks=names,
@@ -846,6 +868,7 @@ def _eval(args: argparse.Namespace) -> int:
         pool_split=args.pool_split,
         pool_size=args.pool_size,
         retrieval=asdict(RetrievalConfig(**overrides)) if args.examples == "pool" else None,
+        pool_sources=[args.pool] if args.pool else None,
         batch_size=args.batch_size,
         model=args.model or "embedded-default",
         backend=args.backend,

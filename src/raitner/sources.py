@@ -1,4 +1,5 @@
-"""Resolving the data a command names: ``benchmark:split``, a raitner JSONL file, or a
+"""Resolving the data a command names: ``benchmark:split``, an annotated file (raitner JSONL,
+UniversalNER conversation JSON or token/tag columns: :mod:`raitner.io.user_files`), or a
 packaged sample (``sample:NAME``), each optionally followed by ``@N`` for a seeded random
 subset of N of its examples (``ontonotes:dev@600``), kept in their original order.
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from raitner.errors import RaitnerError, UnknownNameError
 from raitner.io.jsonl import read_examples
 from raitner.io.stats import ReadStats
+from raitner.io.user_files import SUFFIXES, read_user_file
 from raitner.schema import Example
 
 SAMPLE_PREFIX = "sample:"
@@ -62,7 +64,7 @@ def load_source(
     stats: ReadStats | None = None,
     seed: int = DEFAULT_SUBSET_SEED,
 ) -> list[Example]:
-    """Examples named by ``spec``: ``sample:NAME``, a ``.jsonl`` path, or ``benchmark:split``,
+    """Examples named by ``spec``: ``sample:NAME``, an annotated file, or ``benchmark:split``,
     with an optional ``@N`` suffix (a subset of N drawn with ``seed``)."""
     base, count = split_subset(spec)
     examples = _load_whole_source(base, data_root, stats)
@@ -81,14 +83,12 @@ def _load_whole_source(
             raise UnknownNameError("packaged sample", name, list(samples))
         return list(read_examples(samples[name]))
     path = Path(spec)
-    if path.suffix == ".jsonl" or path.exists():
-        if not path.is_file():
-            raise RaitnerError(f"input file {path} not found")
-        return list(read_examples(path))
+    if path.suffix.lower() in SUFFIXES or path.exists():
+        return read_user_file(path, stats)
     if ":" not in spec:
         raise RaitnerError(
             f"cannot read {spec!r}: expected BENCHMARK:SPLIT (see `raitner data list`), "
-            f"a raitner .jsonl file, or {SAMPLE_PREFIX}NAME"
+            f"an annotated file ({', '.join(SUFFIXES)}), or {SAMPLE_PREFIX}NAME"
         )
     from raitner.io.registry import load_benchmark
 

@@ -101,6 +101,11 @@ class EvalSettings:
             settings.pop("min_votes")
         settings["benchmark"] = benchmark
         settings["exclude_types"] = list(self.exclude_types)
+        from raitner.io.registry import file_benchmark
+
+        added = file_benchmark(benchmark)
+        if added is not None:  # an annotated file: its predictions hold for its content only
+            settings["file"] = added.fingerprint
         return settings
 
 

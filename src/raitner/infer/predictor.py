@@ -129,12 +129,13 @@ class TextPrediction:
 
 
 def load_pool(pool: Sequence[Example] | str | Path) -> list[Example]:
-    """Examples from a list, or from a raitner JSONL file; ids must be unique (retrieval
-    returns ids)."""
+    """Examples from a list, or from an annotated file (raitner JSONL, UniversalNER JSON or
+    token/tag columns: :mod:`raitner.io.user_files`); ids must be unique (retrieval returns
+    ids)."""
     if isinstance(pool, (str, Path)):
-        from raitner.io.jsonl import read_examples
+        from raitner.io.user_files import read_user_file
 
-        examples = list(read_examples(pool))
+        examples = read_user_file(pool)
     else:
         examples = list(pool)
     for example in examples:

@@ -16,9 +16,10 @@ Line rules:
   sentences with a lone ``<TAB>``); several in a row are one boundary;
 * ``-DOCSTART-`` lines end a sentence and are skipped (counted in ``stats.skipped``);
 * every other line must have exactly two fields split on ``separator`` (``None``: any run of
-  whitespace). The token is kept verbatim (GNER's TweetNER7 and Broad Twitter tokens contain
-  spaces, even a token that *is* one space); only the tag is stripped, and ``\\r\\n`` line ends and
-  a UTF-8 byte order mark are tolerated;
+  whitespace), or with ``extra_columns`` at least two, the token first and the tag last (the
+  original CoNLL-2003 layout ``token POS chunk tag``). The token is kept verbatim (GNER's
+  TweetNER7 and Broad Twitter tokens contain spaces, even a token that *is* one space); only
+  the tag is stripped, and ``\\r\\n`` line ends and a UTF-8 byte order mark are tolerated;
 * tags are ``O``/``B-X``/``I-X`` (BIOES/BMES too); an ``I-X`` that does not continue an ``X``
   span opens a new one (``decode_tags``'s rule) and is counted in ``stats.repaired_tags``.
 
@@ -49,19 +50,25 @@ def read_conll(
     separator: str | None = "\t",
     joiner: str | None = None,
     encoding: str = "utf-8",
+    extra_columns: bool = False,
 ) -> Iterator[Example]:
     """Yield one ``Example`` per sentence of a two-column token/tag file.
 
     ``tag_first``: the columns are ``tag<sep>token`` (MIT) instead of ``token<sep>tag``.
     ``separator``: the column separator, ``None`` for any whitespace. ``joiner``: what joins
-    tokens into the text; default ``" "`` for English, ``""`` for Chinese.
+    tokens into the text; default ``" "`` for English, ``""`` for Chinese. ``extra_columns``:
+    lines may have more than two fields, the token first and the tag last.
     """
+    if extra_columns and tag_first:
+        raise ValueError("extra_columns reads the token first and the tag last; not with tag_first")
     stats = stats if stats is not None else ReadStats()
     if joiner is None:
         joiner = "" if lang == "zh" else " "
-    token_index, tag_index = (1, 0) if tag_first else (0, 1)
+    token_index, tag_index = (1, 0) if tag_first else (0, -1)
     sep_name = {"\t": "<TAB>", None: "<whitespace>"}.get(separator, repr(separator))
     expected = f"`tag{sep_name}token`" if tag_first else f"`token{sep_name}tag`"
+    if extra_columns:
+        expected = f"`token{sep_name}…{sep_name}tag` (two columns or more)"
     known_tags: set[str] = set()
     tokens: list[str] = []
     tags: list[str] = []
@@ -96,7 +103,7 @@ def read_conll(
                         yield flush()
                     continue
                 fields = line.split(separator)
-                if len(fields) != 2:
+                if len(fields) != 2 and not (extra_columns and len(fields) > 2):
                     if DOCSTART not in line.split():
                         raise DataFormatError(
                             path, number, f"expected {expected}, got {len(fields)} fields: {line!r}"

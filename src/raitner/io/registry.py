@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,92 @@ def benchmarks() -> dict[str, Benchmark]:
     return _REGISTRY
 
 
-def get_benchmark(name: str) -> Benchmark:
+@dataclass(frozen=True)
+class FileBenchmark:
+    """An annotated file evaluated like a benchmark (``raitner eval --benchmarks FILE``).
+
+    Its name is the file's stem; its types are the labels of its entities in order of first
+    appearance, together with any text's own label set (a raitner JSONL ``label_set``). It has
+    one split, the one it was added as: an in-domain pool must come from another file.
+    """
+
+    name: str
+    path: Path
+    split_name: str
+    lang: str
+    types: tuple[str, ...]
+    sha256: str
+    examples: tuple[Example, ...] = field(repr=False, compare=False)
+
+    def load(
+        self, split: str, data_root: str | Path | None = None, stats: ReadStats | None = None
+    ) -> list[Example]:
+        if split != self.split_name:
+            raise RaitnerError(
+                f"{self.path} is one file, evaluated as the {self.split_name!r} split: it has no "
+                f"{split!r} split (for examples from a pool, name the pool's file with --pool)"
+            )
+        return [replace(example, label_set=self.types) for example in self.examples]
+
+    @property
+    def fingerprint(self) -> dict[str, str]:
+        """What its predictions depend on besides the settings: the file and its content."""
+        return {"path": str(self.path), "sha256": self.sha256}
+
+
+_FILES: dict[str, FileBenchmark] = {}
+
+
+def add_file_benchmark(path: str | Path, split: str = "test") -> FileBenchmark:
+    """Read an annotated file (:mod:`raitner.io.user_files`) and make it a benchmark named by
+    its stem, for this process; the name must not be a registered benchmark's or another
+    file's."""
+    import hashlib
+
+    from raitner.io.user_files import read_user_file
+
+    path = Path(path).resolve()
+    examples = read_user_file(path)
+    if not examples:
+        raise RaitnerError(f"{path}: no examples to evaluate on")
+    name = path.stem
+    if name in benchmarks():
+        raise RaitnerError(
+            f"{path}: its name {name!r} is a registered benchmark's; rename the file"
+        )
+    known = _FILES.get(name)
+    if known is not None and known.path != path:
+        raise RaitnerError(f"{path} and {known.path} would both be named {name!r}; rename one")
+    labels: dict[str, None] = {}
+    for example in examples:
+        labels.update(dict.fromkeys(example.label_set))
+        labels.update(dict.fromkeys(entity.label for entity in example.entities))
+    if not labels:
+        raise RaitnerError(f"{path}: no entity types to ask about (no entities, no label sets)")
+    langs = {example.lang for example in examples}
+    if len(langs) != 1:
+        raise RaitnerError(f"{path}: texts in several languages ({', '.join(sorted(langs))})")
+    benchmark = FileBenchmark(
+        name=name,
+        path=path,
+        split_name=split,
+        lang=langs.pop(),
+        types=tuple(labels),
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        examples=tuple(examples),
+    )
+    _FILES[name] = benchmark
+    return benchmark
+
+
+def file_benchmark(name: str) -> FileBenchmark | None:
+    """The file added under ``name`` (:func:`add_file_benchmark`), None for any other name."""
+    return _FILES.get(name)
+
+
+def get_benchmark(name: str) -> Benchmark | FileBenchmark:
+    if name in _FILES:
+        return _FILES[name]
     table = benchmarks()
     if name not in table:
         raise UnknownNameError("benchmark", name, list(table))

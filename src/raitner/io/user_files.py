@@ -1,0 +1,98 @@
+"""Annotated files a user names on the command line, read by their extension.
+
+* ``.jsonl``: raitner's own format (:mod:`raitner.io.jsonl`);
+* ``.json``: UniversalNER conversations (:mod:`raitner.io.uniner`);
+* ``.conll``, ``.bio``, ``.iob``, ``.iob2``, ``.bioes``, ``.tsv``, ``.txt``: token/tag columns,
+  one token a line and a blank line between sentences (:mod:`raitner.io.conll`). The token is
+  the first column and the tag the last, so both ``token<TAB>tag`` and CoNLL-2003's
+  ``token POS chunk tag`` read. Columns are split on tabs when the first token line has one,
+  else on any whitespace. A file whose tokens are mostly single CJK characters is Chinese
+  (characters joined with nothing), any other English (tokens joined by single spaces).
+
+Example ids are ``<file stem>:<n>`` for column and conversation files (their own formats carry
+no ids), so two files of one training mix never share an id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from raitner.errors import RaitnerError
+from raitner.io.stats import ReadStats
+from raitner.schema import Example
+
+TAGGED_SUFFIXES = (".conll", ".bio", ".iob", ".iob2", ".bioes", ".tsv", ".txt")
+SUFFIXES = (".jsonl", ".json", *TAGGED_SUFFIXES)
+#: token lines sniffed for the column separator and the language
+_SNIFFED_TOKENS = 200
+
+
+def is_cjk(character: str) -> bool:
+    """A CJK unified ideograph (basic block or extension A) or a CJK punctuation mark."""
+    code = ord(character)
+    return 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x3000 <= code <= 0x303F
+
+
+def text_lang(texts: Iterable[str]) -> str:
+    """``"zh"`` when most of the texts' non-space characters are CJK, else ``"en"``."""
+    characters = [c for text in texts for c in text if not c.isspace()]
+    cjk = sum(1 for c in characters if is_cjk(c))
+    return "zh" if characters and cjk * 2 > len(characters) else "en"
+
+
+def _sniff_columns(path: Path) -> tuple[str | None, str]:
+    """``(separator, lang)`` of a token/tag file, from its first token lines."""
+    separator: str | None = None
+    tokens: list[str] = []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            line = line.lstrip("\ufeff").rstrip("\r\n")
+            if not line.strip() or line.split()[0] == "-DOCSTART-":
+                continue
+            if not tokens:
+                separator = "\t" if "\t" in line else None
+            tokens.append(line.split(separator)[0])
+            if len(tokens) >= _SNIFFED_TOKENS:
+                break
+    single_cjk = sum(1 for token in tokens if len(token) == 1 and is_cjk(token))
+    lang = "zh" if tokens and single_cjk * 2 > len(tokens) else "en"
+    return separator, lang
+
+
+def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Example]:
+    """The annotated examples of one file, read by its extension (see the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RaitnerError(f"input file {path} not found")
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        from raitner.io.jsonl import read_examples
+
+        return list(read_examples(path))
+    if suffix == ".json":
+        from raitner.io.uniner import read_uniner_conversations
+
+        examples = list(read_uniner_conversations(path, id_prefix=f"{path.stem}:", stats=stats))
+        if examples and text_lang(example.text for example in examples[:_SNIFFED_TOKENS]) == "zh":
+            examples = [replace(example, lang="zh") for example in examples]
+        return examples
+    if suffix in TAGGED_SUFFIXES:
+        from raitner.io.conll import read_conll
+
+        separator, lang = _sniff_columns(path)
+        return list(
+            read_conll(
+                path,
+                lang=lang,
+                id_prefix=f"{path.stem}:",
+                stats=stats,
+                separator=separator,
+                extra_columns=True,
+            )
+        )
+    raise RaitnerError(
+        f"cannot read {path}: expected one of {', '.join(SUFFIXES)} (raitner JSONL, "
+        "UniversalNER conversation JSON, or token/tag columns)"
+    )

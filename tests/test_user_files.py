@@ -1,0 +1,196 @@
+"""Annotated files a user names: reading them by extension, training mixes and pools made of
+them, and evaluating on one as on a benchmark."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from raitner.api import OpenNER
+from raitner.cli import main
+from raitner.errors import DataFormatError, RaitnerError
+from raitner.evaluate.runner import EvalSettings, run_evaluation
+from raitner.io import registry
+from raitner.io.uniner import write_uniner_conversations
+from raitner.io.user_files import read_user_file
+from raitner.prompts import get_template
+from raitner.schema import Entity, Example
+from raitner.sources import load_source, load_sources
+
+CONLL_2003_LAYOUT = """-DOCSTART- -X- -X- O
+
+EU NNP B-NP B-ORG
+rejects VBZ B-VP O
+German JJ B-NP B-MISC
+call NN I-NP O
+
+Peter NNP B-NP B-PER
+Blackburn NNP I-NP I-PER
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_added_files(monkeypatch):
+    monkeypatch.setattr(registry, "_FILES", {})
+
+
+def test_conll_2003_columns_read_token_first_and_tag_last(tmp_path):
+    path = tmp_path / "news.conll"
+    path.write_text(CONLL_2003_LAYOUT)
+    first, second = read_user_file(path)
+    assert (first.id, first.text, first.lang) == ("news:0", "EU rejects German call", "en")
+    assert [(e.start, e.end, e.text, e.label) for e in first.entities] == [
+        (0, 2, "EU", "ORG"),
+        (11, 17, "German", "MISC"),
+    ]
+    assert second.entities == [Entity(0, 15, "Peter Blackburn", "PER")]
+
+
+def test_tab_separated_tokens_keep_their_spaces_and_chinese_characters_join(tmp_path):
+    tabbed = tmp_path / "places.tsv"
+    tabbed.write_text("I\tO\nlove\tO\nNew York\tB-location\n")
+    (example,) = read_user_file(tabbed)
+    assert example.text == "I love New York"
+    assert example.entities == [Entity(7, 15, "New York", "location")]
+
+    chinese = tmp_path / "weibo.bio"
+    chinese.write_text("我 O\n在 O\n北 B-地点\n京 I-地点\n")
+    (example,) = read_user_file(chinese)
+    assert (example.lang, example.text) == ("zh", "我在北京")
+    assert example.entities == [Entity(2, 4, "北京", "地点")]
+
+
+def test_a_chinese_conversation_file_is_chinese(tmp_path):
+    path = tmp_path / "sky.json"
+    examples = [Example("a", "张三在北京工作", "zh", [Entity(0, 2, "张三", "人物")], ("人物",))]
+    write_uniner_conversations(path, examples)
+    (read,) = read_user_file(path)
+    assert (read.id, read.lang, read.entities) == ("sky:0", "zh", examples[0].entities)
+
+
+def test_bad_files_name_the_file_the_line_and_what_was_expected(tmp_path):
+    broken = tmp_path / "broken.conll"
+    broken.write_text("EU B-ORG\nrejects\n")
+    with pytest.raises(DataFormatError, match=r"broken\.conll:2: expected `token<whitespace>…"):
+        read_user_file(broken)
+    unknown = tmp_path / "notes.docx"
+    unknown.write_text("x")
+    with pytest.raises(RaitnerError, match=r"expected one of \.jsonl, \.json, \.conll"):
+        read_user_file(unknown)
+    with pytest.raises(RaitnerError, match="not found"):
+        load_source(str(tmp_path / "missing.bio"))
+
+
+def test_column_files_mix_with_other_sources_without_id_clashes(tmp_path):
+    (tmp_path / "a.conll").write_text(CONLL_2003_LAYOUT)
+    (tmp_path / "b.conll").write_text(CONLL_2003_LAYOUT)
+    mixed = load_sources([str(tmp_path / "a.conll"), str(tmp_path / "b.conll")])
+    assert [ex.id for ex in mixed] == ["a:0", "a:1", "b:0", "b:1"]
+    (subset,) = load_source(f"{tmp_path / 'a.conll'}@1", seed=1)
+    assert subset.id in {"a:0", "a:1"}
+
+
+def _annotated(tmp_path, name="mine.conll"):
+    path = tmp_path / name
+    path.write_text(
+        "Alice\tB-person\nmet\tO\nBob\tB-person\nin\tO\nParis\tB-city\n\n"
+        "Carol\tB-person\nstayed\tO\nhome\tO\n\n"
+        "Rome\tB-city\nis\tO\nold\tO\n"
+    )
+    return path
+
+
+class GoldBackend:
+    """Answers each question with the gold mentions of its (text, type)."""
+
+    def __init__(self, examples, template):
+        self.gold = {ex.text: ex for ex in examples}
+        self.template = template
+        self.calls = 0
+
+    def generate(self, conversations, max_new_tokens):
+        self.calls += len(conversations)
+        answers = []
+        for messages in conversations:
+            text = messages[-3]["content"][len("Text: ") :]
+            label = messages[-1]["content"][len("What describes ") : -len(" in the text?")]
+            answers.append(self.template.render_answer(self.gold[text].mentions(label)))
+        return answers
+
+
+def test_an_annotated_file_is_evaluated_like_a_benchmark(tmp_path):
+    path = _annotated(tmp_path)
+    benchmark = registry.add_file_benchmark(path)
+    assert (benchmark.name, benchmark.types, benchmark.lang) == ("mine", ("person", "city"), "en")
+    with pytest.raises(RaitnerError, match="has no 'train' split .* --pool"):
+        benchmark.load("train")
+
+    template = get_template("ra-it-en-v1")
+    backend = GoldBackend(benchmark.load("test"), template)
+    ner = OpenNER(backend, template, max_text_tokens=None)
+    settings = EvalSettings(benchmarks=["mine"], model="gold")
+    out = tmp_path / "eval"
+    run_evaluation(ner, settings, out, show_progress=False)  # no data root needed
+    report = json.loads((out / "report.json").read_text())
+    rows = {row["name"]: row for row in report["rows"]}
+    assert rows["gold (UniNER F1)"]["scores"]["mine"] == 100.0
+    assert backend.calls == 3 * 2  # every text, both types
+    run_evaluation(ner, settings, out, show_progress=False)
+    assert backend.calls == 6  # saved predictions reused
+
+    path.write_text(path.read_text().replace("Rome\tB-city", "Rome\tO"))  # the file changes
+    registry.add_file_benchmark(path)
+    backend.gold = {ex.text: ex for ex in registry.get_benchmark("mine").load("test")}
+    run_evaluation(ner, settings, out, show_progress=False)
+    assert backend.calls == 12  # predicted anew: the predictions were of the old content
+
+
+def test_file_names_may_not_shadow_benchmarks_or_each_other(tmp_path):
+    with pytest.raises(RaitnerError, match="'crossner_ai' is a registered benchmark's"):
+        registry.add_file_benchmark(_annotated(tmp_path, "crossner_ai.conll"))
+    registry.add_file_benchmark(_annotated(tmp_path, "mine.conll"))
+    (tmp_path / "other").mkdir()
+    with pytest.raises(RaitnerError, match="would both be named 'mine'"):
+        registry.add_file_benchmark(_annotated(tmp_path / "other", "mine.bio"))
+
+
+def test_eval_reads_files_and_pools_before_loading_a_model(tmp_path, capsys):
+    broken = tmp_path / "broken.bio"
+    broken.write_text("Alice B-person\nmet\n")
+    assert main(["eval", "--benchmarks", str(broken), "--model", "/nonexistent"]) == 2
+    assert "broken.bio:2: expected" in capsys.readouterr().err
+
+    good = _annotated(tmp_path)
+    arguments = ["eval", "--benchmarks", str(good), "--model", "/nonexistent"]
+    assert main([*arguments, "--pool", str(good)]) == 2
+    assert "add --examples pool" in capsys.readouterr().err
+    assert main([*arguments, "--examples", "pool", "--pool", str(broken)]) == 2
+    assert "broken.bio:2: expected" in capsys.readouterr().err
+
+
+def test_eval_takes_its_examples_from_a_pool_file(tmp_path):
+    registry.add_file_benchmark(_annotated(tmp_path))
+    pool = tmp_path / "pool.conll"
+    pool.write_text(CONLL_2003_LAYOUT)
+    template = get_template("ra-it-en-v1")
+    backend = GoldBackend(registry.get_benchmark("mine").load("test"), template)
+    seen = []
+    generate = backend.generate
+
+    def remember(conversations, max_new_tokens):
+        seen.extend(conversations)
+        return generate(conversations, max_new_tokens)
+
+    backend.generate = remember
+    settings = EvalSettings(
+        benchmarks=["mine"],
+        model="gold",
+        examples="pool",
+        pool_sources=[str(pool)],
+        retrieval={"strategy": "random", "k": 1},
+    )
+    run_evaluation(OpenNER(backend, template), settings, tmp_path / "eval", show_progress=False)
+    pool_texts = ("Text: EU rejects German call", "Text: Peter Blackburn")
+    assert len(seen) == 6
+    assert all(any(text in messages[1]["content"] for text in pool_texts) for messages in seen)
