@@ -188,9 +188,63 @@ def test_eval_takes_its_examples_from_a_pool_file(tmp_path):
         model="gold",
         examples="pool",
         pool_sources=[str(pool)],
-        retrieval={"strategy": "random", "k": 1},
+        retrieval={"strategy": "random", "k": 2},
+        label_names={"PER": "person"},
     )
     run_evaluation(OpenNER(backend, template), settings, tmp_path / "eval", show_progress=False)
-    pool_texts = ("Text: EU rejects German call", "Text: Peter Blackburn")
     assert len(seen) == 6
-    assert all(any(text in messages[1]["content"] for text in pool_texts) for messages in seen)
+    for messages in seen:  # both pool texts, the pool's PER named person
+        assert "Text: EU rejects German call" in messages[1]["content"]
+        assert "{'Peter Blackburn': 'person'}" in messages[1]["content"]
+
+
+def test_label_names_are_pairs_or_a_benchmarks_names():
+    from raitner.io.user_files import parse_label_names
+
+    assert parse_label_names("PER=person, LOC = location") == {"PER": "person", "LOC": "location"}
+    assert parse_label_names("conll") == {
+        "PER": "person",
+        "LOC": "location",
+        "ORG": "organization",
+        "MISC": "misc",
+    }
+    assert parse_label_names("ontonotes")["GPE"] == "geopolitical entity"
+    for bad, message in [
+        ("PER=person,LOC", "expected TAG=type pairs"),
+        ("PER=,LOC=location", "expected TAG=type pairs"),
+        ("PER=a,PER=b", "'PER' is named twice"),
+        ("no_such_benchmark", "or a benchmark name .* got 'no_such_benchmark'"),
+    ]:
+        with pytest.raises(RaitnerError, match=message):
+            parse_label_names(bad)
+
+
+def test_renamed_labels_are_the_types_asked_and_part_of_the_predictions_key(tmp_path):
+    path = tmp_path / "news.conll"
+    path.write_text(CONLL_2003_LAYOUT)
+    plain = registry.add_file_benchmark(path)
+    named = registry.add_file_benchmark(path, label_names={"PER": "person", "ORG": "organization"})
+    assert plain.types == ("ORG", "MISC", "PER")
+    assert named.types == ("organization", "MISC", "person")
+    assert named.load("test")[1].entities[0].label == "person"
+    assert plain.fingerprint != named.fingerprint
+
+
+def test_build_trains_on_a_column_file_with_renamed_labels(tmp_path, capsys):
+    path = tmp_path / "news.conll"
+    path.write_text(CONLL_2003_LAYOUT)
+    out = tmp_path / "train.jsonl"
+    arguments = ["build", str(path), "--mode", "vanilla", "-o", str(out), "--quiet"]
+    assert main([*arguments, "--label-names", "PER=person,ORG=organization"]) == 0
+    questions = [
+        message["content"]
+        for line in out.read_text().splitlines()
+        for message in json.loads(line)["messages"]
+        if message["role"] == "user"
+    ]
+    assert "What describes person in the text?" in questions
+    assert "What describes organization in the text?" in questions
+    assert not any("PER" in q or "ORG" in q for q in questions)
+    with pytest.raises(SystemExit):
+        main([*arguments, "--label-names", "PER"])
+    assert "expected TAG=type pairs separated by commas" in capsys.readouterr().err

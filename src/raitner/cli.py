@@ -190,6 +190,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=42, help="seed of subsets (--sample, SOURCE@N) and sampling"
     )
     build.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_label_names(build, "of the inputs and the pool")
     _add_data_root(build)
 
     train = commands.add_parser(
@@ -416,6 +417,7 @@ def _build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help="with --examples pool: sample N examples of the pool (--pool, else --pool-split)",
     )
+    _add_label_names(evaluate, "of annotated files (--benchmarks FILE, --pool FILE)")
     evaluate.add_argument(
         "--pool-split",
         default="train",
@@ -546,6 +548,27 @@ def _data_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_label_names(command: argparse.ArgumentParser, whose: str) -> None:
+    command.add_argument(
+        "--label-names",
+        type=_label_names,
+        default={},
+        metavar="TAG=type,…|conll|BENCHMARK",
+        help=f"rename the labels {whose} (PER=person,LOC=location); 'conll' for CoNLL-2003's "
+        "PER, LOC, ORG, MISC; or a registered benchmark's names for its tags (ontonotes); "
+        "other labels are kept. Prompts ask for these types: give words a model knows",
+    )
+
+
+def _label_names(value: str) -> dict[str, str]:
+    from raitner.io.user_files import parse_label_names
+
+    try:
+        return parse_label_names(value)
+    except RaitnerError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _make_embedder(name: str):
     from raitner.retrieval.embedders import HashingEmbedder, SentenceTransformerEmbedder
 
@@ -563,6 +586,7 @@ def _build(args: argparse.Namespace) -> int:
     from raitner.sources import load_sources
 
     examples = load_sources(args.inputs, args.data_root, seed=args.seed)
+    examples = [example.relabel(args.label_names) for example in examples]
     if args.sample is not None and args.sample < len(examples):
         chosen = np.random.default_rng(args.seed).choice(len(examples), args.sample, replace=False)
         examples = [examples[i] for i in sorted(chosen)]
@@ -583,7 +607,9 @@ def _build(args: argparse.Namespace) -> int:
         )
         embedder = _make_embedder(args.embedder)
         cache = EmbeddingCache(args.cache_dir)
-        pool = load_sources(args.pool, args.data_root, seed=args.seed) if args.pool else None
+        if args.pool:
+            pool = load_sources(args.pool, args.data_root, seed=args.seed)
+            pool = [example.relabel(args.label_names) for example in pool]
     config = BuildConfig(
         template=args.template,
         retrieval=retrieval,
@@ -848,7 +874,8 @@ def _eval(args: argparse.Namespace) -> int:
         if not name:
             continue
         if Path(name).suffix.lower() in SUFFIXES or Path(name).exists():
-            name = add_file_benchmark(name, args.split).name  # an annotated file of the user's
+            # an annotated file of the user's
+            name = add_file_benchmark(name, args.split, args.label_names).name
         get_benchmark(name)  # unknown names and unreadable files fail before the model loads
         names.append(name)
     if args.pool and args.examples != "pool":
@@ -869,6 +896,7 @@ def _eval(args: argparse.Namespace) -> int:
         pool_size=args.pool_size,
         retrieval=asdict(RetrievalConfig(**overrides)) if args.examples == "pool" else None,
         pool_sources=[args.pool] if args.pool else None,
+        label_names=args.label_names if args.pool else {},
         batch_size=args.batch_size,
         model=args.model or "embedded-default",
         backend=args.backend,

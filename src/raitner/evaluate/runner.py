@@ -83,6 +83,8 @@ class EvalSettings:
     #: and how many must agree; run_evaluation sets them to the model's
     vote_with: list[str] = field(default_factory=list)
     min_votes: int | None = None
+    #: labels of the ``pool_sources`` renamed (tag → type) before they become examples
+    label_names: dict[str, str] = field(default_factory=dict)
 
     def key(self, benchmark: str) -> dict[str, Any]:
         """What a benchmark's predictions depend on (a rerun reuses them only if equal)."""
@@ -99,6 +101,8 @@ class EvalSettings:
         if not settings["vote_with"]:
             settings.pop("vote_with")  # keeps caches from before the setting valid
             settings.pop("min_votes")
+        if not settings["label_names"]:
+            settings.pop("label_names")  # keeps caches from before the setting valid
         settings["benchmark"] = benchmark
         settings["exclude_types"] = list(self.exclude_types)
         from raitner.io.registry import file_benchmark
@@ -233,6 +237,8 @@ def predict_benchmark(
             from raitner.sources import load_sources
 
             candidates = load_sources(settings.pool_sources, data_root, seed=settings.seed)
+            if settings.label_names:
+                candidates = [example.relabel(settings.label_names) for example in candidates]
         else:
             candidates = spec.load(settings.pool_split, data_root)
         pool = seeded_subset(candidates, settings.pool_size, settings.seed)

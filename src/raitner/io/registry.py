@@ -141,6 +141,7 @@ class FileBenchmark:
     types: tuple[str, ...]
     sha256: str
     examples: tuple[Example, ...] = field(repr=False, compare=False)
+    label_names: Mapping[str, str] = field(default_factory=dict)
 
     def load(
         self, split: str, data_root: str | Path | None = None, stats: ReadStats | None = None
@@ -153,24 +154,31 @@ class FileBenchmark:
         return [replace(example, label_set=self.types) for example in self.examples]
 
     @property
-    def fingerprint(self) -> dict[str, str]:
+    def fingerprint(self) -> dict[str, Any]:
         """What its predictions depend on besides the settings: the file and its content."""
-        return {"path": str(self.path), "sha256": self.sha256}
+        fingerprint = {"path": str(self.path), "sha256": self.sha256}
+        if self.label_names:
+            fingerprint["label_names"] = dict(self.label_names)
+        return fingerprint
 
 
 _FILES: dict[str, FileBenchmark] = {}
 
 
-def add_file_benchmark(path: str | Path, split: str = "test") -> FileBenchmark:
+def add_file_benchmark(
+    path: str | Path, split: str = "test", label_names: Mapping[str, str] | None = None
+) -> FileBenchmark:
     """Read an annotated file (:mod:`raitner.io.user_files`) and make it a benchmark named by
     its stem, for this process; the name must not be a registered benchmark's or another
-    file's."""
+    file's. ``label_names`` renames its labels (tag → type asked); others are kept."""
     import hashlib
 
     from raitner.io.user_files import read_user_file
 
     path = Path(path).resolve()
     examples = read_user_file(path)
+    if label_names:
+        examples = [example.relabel(label_names) for example in examples]
     if not examples:
         raise RaitnerError(f"{path}: no examples to evaluate on")
     name = path.stem
@@ -198,6 +206,7 @@ def add_file_benchmark(path: str | Path, split: str = "test") -> FileBenchmark:
         types=tuple(labels),
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
         examples=tuple(examples),
+        label_names=dict(label_names or {}),
     )
     _FILES[name] = benchmark
     return benchmark

@@ -96,3 +96,43 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
         f"cannot read {path}: expected one of {', '.join(SUFFIXES)} (raitner JSONL, "
         "UniversalNER conversation JSON, or token/tag columns)"
     )
+
+
+#: ``--label-names conll``: the tags of CoNLL-2003's original files (``misc`` as raitner's own
+#: CoNLL-2003 reader names it, so evaluation leaves it out as UniversalNER did)
+CONLL_TAG_NAMES = {"PER": "person", "LOC": "location", "ORG": "organization", "MISC": "misc"}
+
+
+def parse_label_names(value: str) -> dict[str, str]:
+    """``--label-names``: ``"PER=person,LOC=location"``; ``"conll"`` for CoNLL-2003's tags
+    (:data:`CONLL_TAG_NAMES`); or a registered benchmark whose label names to use
+    (``"ontonotes"``: PERSON, GPE, ORG … become person, geopolitical entity, organization …).
+    The types prompts ask should be words a model knows, not tags."""
+    value = value.strip()
+    if value == "conll":
+        return dict(CONLL_TAG_NAMES)
+    if "=" not in value:
+        from raitner.io.registry import benchmarks
+
+        if value not in benchmarks():
+            raise RaitnerError(
+                f"--label-names: expected TAG=type pairs separated by commas "
+                f"(PER=person,LOC=location), 'conll', or a benchmark name (see `raitner data "
+                f"list`), got {value!r}"
+            )
+        names = benchmarks()[value].label_names
+        if not names:
+            raise RaitnerError(f"--label-names {value}: that benchmark has no label names")
+        return dict(names)
+    mapping: dict[str, str] = {}
+    for pair in value.split(","):
+        raw, sep, name = (part.strip() for part in pair.partition("="))
+        if not sep or not raw or not name:
+            raise RaitnerError(
+                f"--label-names: expected TAG=type pairs separated by commas "
+                f"(PER=person,LOC=location) or a benchmark name, got {pair.strip()!r}"
+            )
+        if raw in mapping:
+            raise RaitnerError(f"--label-names: {raw!r} is named twice")
+        mapping[raw] = name
+    return mapping
