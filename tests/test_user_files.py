@@ -248,3 +248,19 @@ def test_build_trains_on_a_column_file_with_renamed_labels(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*arguments, "--label-names", "PER"])
     assert "expected TAG=type pairs separated by commas" in capsys.readouterr().err
+
+
+def test_data_stats_and_export_read_an_annotated_file(tmp_path, capsys):
+    path = tmp_path / "news.conll"
+    path.write_text(CONLL_2003_LAYOUT)
+    assert main(["data", "stats", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["types"] == ["ORG", "MISC", "PER"]
+    assert report["splits"]["file"]["examples"] == 2
+    assert report["splits"]["file"]["entities_per_type"] == {"ORG": 1, "MISC": 1, "PER": 1}
+    assert report["splits"]["file"]["skipped"] == {"-DOCSTART- line": 1}
+    assert main(["data", "stats", str(path)]) == 0
+    assert "2 examples, 3 entities" in capsys.readouterr().out
+    out = tmp_path / "news.jsonl"
+    assert main(["data", "export", str(path), "-o", str(out)]) == 0
+    assert [ex.id for ex in read_user_file(out)] == ["news:0", "news:1"]

@@ -39,13 +39,23 @@ def _build_parser() -> argparse.ArgumentParser:
     listing = data_commands.add_parser("list", help="every benchmark with its splits and sizes")
     listing.add_argument("--lang", choices=["en", "zh"], help="only this language")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
-    stats = data_commands.add_parser("stats", help="read a benchmark and count what is in it")
-    stats.add_argument("name", help="benchmark name (see `raitner data list`)")
+    stats = data_commands.add_parser(
+        "stats", help="read a benchmark or an annotated file and count what is in it"
+    )
+    stats.add_argument(
+        "name",
+        help="benchmark name (see `raitner data list`) or an annotated file (.jsonl, .json, "
+        ".conll, .bio, .iob, .iob2, .bioes, .tsv, .txt)",
+    )
     stats.add_argument("--split", action="append", help="split(s) to read (default: all)")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
     _add_data_root(stats)
-    export = data_commands.add_parser("export", help="write a benchmark split as raitner JSONL")
-    export.add_argument("source", help="BENCHMARK:SPLIT")
+    export = data_commands.add_parser(
+        "export", help="write a benchmark split or an annotated file as raitner JSONL"
+    )
+    export.add_argument(
+        "source", help="BENCHMARK:SPLIT or an annotated file (token/tag columns, .json …)"
+    )
     export.add_argument("--output", "-o", required=True, type=Path)
     _add_data_root(export)
 
@@ -502,18 +512,34 @@ def _data_stats(args: argparse.Namespace) -> int:
 
     from raitner.io.registry import get_benchmark
     from raitner.io.stats import ReadStats
+    from raitner.io.user_files import SUFFIXES, read_user_file, types_of
 
-    benchmark = get_benchmark(args.name)
-    report = {"name": benchmark.name, "lang": benchmark.lang, "types": list(benchmark.types)}
-    report["splits"] = {}
-    for split in args.split or list(benchmark.splits):
+    path = Path(args.name)
+    if path.suffix.lower() in SUFFIXES or path.exists():
+        if args.split:
+            raise RaitnerError("--split: an annotated file is one split; leave --split out")
         read_stats = ReadStats()
-        examples = benchmark.load(split, args.data_root, read_stats)
+        examples = read_user_file(path, read_stats)
+        langs = sorted({ex.lang for ex in examples}) or ["en"]
+        name, lang, description = str(path), ",".join(langs), "annotated file"
+        types = list(types_of(examples))
+        reads = {"file": (examples, read_stats, None)}
+    else:
+        benchmark = get_benchmark(args.name)
+        name, lang, description = benchmark.name, benchmark.lang, benchmark.description
+        types = list(benchmark.types)
+        reads = {}
+        for split in args.split or list(benchmark.splits):
+            read_stats = ReadStats()
+            examples = benchmark.load(split, args.data_root, read_stats)
+            reads[split] = (examples, read_stats, benchmark.split(split).size)
+    report = {"name": name, "lang": lang, "types": types, "splits": {}}
+    for split, (examples, read_stats, expected) in reads.items():
         per_type = Counter(e.label for ex in examples for e in ex.entities)
         lengths = [len(ex.text) for ex in examples]
         report["splits"][split] = {
             "examples": len(examples),
-            "expected": benchmark.split(split).size,
+            "expected": expected,
             "entities": sum(per_type.values()),
             "mean_chars": round(sum(lengths) / max(len(lengths), 1), 1),
             "max_chars": max(lengths, default=0),
@@ -525,11 +551,12 @@ def _data_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return 0
-    print(f"{benchmark.name} ({benchmark.lang}): {benchmark.description}")
-    print(f"types ({len(benchmark.types)}): {', '.join(benchmark.types)}")
+    print(f"{name} ({lang}): {description}")
+    print(f"types ({len(types)}): {', '.join(types)}")
     for split, row in report["splits"].items():
+        expected = "" if row["expected"] is None else f" (expected {row['expected']})"
         print(
-            f"  {split}: {row['examples']} examples (expected {row['expected']}), "
+            f"  {split}: {row['examples']} examples{expected}, "
             f"{row['entities']} entities, {row['mean_chars']} chars on average "
             f"(max {row['max_chars']}), repaired tags {row['repaired_tags']}, "
             f"unfound mentions {row['unfound_mentions']}"

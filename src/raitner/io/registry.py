@@ -173,7 +173,7 @@ def add_file_benchmark(
     file's. ``label_names`` renames its labels (tag → type asked); others are kept."""
     import hashlib
 
-    from raitner.io.user_files import read_user_file
+    from raitner.io.user_files import read_user_file, types_of
 
     path = Path(path).resolve()
     examples = read_user_file(path)
@@ -189,10 +189,7 @@ def add_file_benchmark(
     known = _FILES.get(name)
     if known is not None and known.path != path:
         raise RaitnerError(f"{path} and {known.path} would both be named {name!r}; rename one")
-    labels: dict[str, None] = {}
-    for example in examples:
-        labels.update(dict.fromkeys(example.label_set))
-        labels.update(dict.fromkeys(entity.label for entity in example.entities))
+    labels = types_of(examples)
     if not labels:
         raise RaitnerError(f"{path}: no entity types to ask about (no entities, no label sets)")
     langs = {example.lang for example in examples}
@@ -203,7 +200,7 @@ def add_file_benchmark(
         path=path,
         split_name=split,
         lang=langs.pop(),
-        types=tuple(labels),
+        types=labels,
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
         examples=tuple(examples),
         label_names=dict(label_names or {}),

@@ -61,6 +61,16 @@ def _sniff_columns(path: Path) -> tuple[str | None, str]:
     return separator, lang
 
 
+def types_of(examples: Iterable[Example]) -> tuple[str, ...]:
+    """The types of a file's texts in order of first appearance: each text's label set (the
+    types it was annotated for), then its entities' labels."""
+    types: dict[str, None] = {}
+    for example in examples:
+        types.update(dict.fromkeys(example.label_set))
+        types.update(dict.fromkeys(entity.label for entity in example.entities))
+    return tuple(types)
+
+
 def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Example]:
     """The annotated examples of one file, read by its extension (see the module docstring)."""
     path = Path(path)
