@@ -313,6 +313,21 @@ def test_predict_writes_one_record_per_line(tmp_path, tiny_model_dir, capsys):
             assert line["text"][entity["start"] : entity["end"]] == entity["text"]
 
 
+def test_predict_reads_plain_text_one_text_a_line(tmp_path, tiny_model_dir, capsys):
+    source = tmp_path / "notes.txt"
+    source.write_text("Barack Obama visited Paris .\n\n张三在北京工作。\n")
+    output = tmp_path / "predictions.jsonl"
+    args = ["predict", str(source), "-o", str(output), "--model", str(tiny_model_dir)]
+    assert main([*args, "--max-new-tokens", "4", "--device", "cpu"]) == 2
+    assert "notes.txt is plain text, one text a line: give its types with --labels" in (
+        capsys.readouterr().err
+    )
+    assert main([*args, "--labels", "person", "--max-new-tokens", "4", "--device", "cpu"]) == 0
+    records = _records(output)
+    assert [r["id"] for r in records] == ["notes:1", "notes:3"]  # blank lines skipped
+    assert all(set(r["answers"]) == {"person"} for r in records)
+
+
 def test_interrupted_predict_resumes_from_its_journal(
     tmp_path, tiny_model_dir, monkeypatch, capsys
 ):

@@ -330,10 +330,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser(
         "predict",
-        help="predict entities for a JSONL file of texts",
+        help="predict entities for a file of texts (JSONL, or plain text one per line)",
         description=(
-            "Input: JSONL lines with a 'text' (and optional 'id', 'labels' / 'label_set'); "
-            "output: the same lines with 'entities', raw 'answers' and unaligned mentions."
+            "Input: JSONL lines with a 'text' (and optional 'id', 'labels' / 'label_set'), or "
+            "any other file as plain text, one text per non-empty line (ids <file stem>:<line>, "
+            "types from --labels); output: one JSON line per text with its 'id', 'entities', "
+            "raw 'answers' and unaligned mentions."
         ),
     )
     predict.add_argument("input", type=Path)
@@ -795,7 +797,20 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
     from raitner.errors import DataFormatError
     from raitner.io.jsonl import iter_jsonl
 
+    if not path.is_file():
+        raise RaitnerError(f"input file {path} not found")
     rows = []
+    if path.suffix.lower() != ".jsonl":  # plain text, one text a line (as distill reads it)
+        if not default_labels:
+            raise RaitnerError(
+                f"{path} is plain text, one text a line: give its types with --labels"
+            )
+        from raitner.distill.pipeline import read_documents
+
+        return [
+            {"id": text_id, "text": text, "labels": default_labels}
+            for text_id, text in read_documents(path)
+        ]
     for number, record in iter_jsonl(path):
         if not isinstance(record.get("text"), str):
             raise DataFormatError(path, number, "expected a string field 'text'")
