@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_eval_runner import GoldBackend
 
 from raitner.api import OpenNER
 from raitner.cli import main
@@ -99,24 +100,6 @@ def _annotated(tmp_path, name="mine.conll"):
         "Rome\tB-city\nis\tO\nold\tO\n"
     )
     return path
-
-
-class GoldBackend:
-    """Answers each question with the gold mentions of its (text, type)."""
-
-    def __init__(self, examples, template):
-        self.gold = {ex.text: ex for ex in examples}
-        self.template = template
-        self.calls = 0
-
-    def generate(self, conversations, max_new_tokens):
-        self.calls += len(conversations)
-        answers = []
-        for messages in conversations:
-            text = messages[-3]["content"][len("Text: ") :]
-            label = messages[-1]["content"][len("What describes ") : -len(" in the text?")]
-            answers.append(self.template.render_answer(self.gold[text].mentions(label)))
-        return answers
 
 
 def test_an_annotated_file_is_evaluated_like_a_benchmark(tmp_path):
