@@ -247,3 +247,10 @@ def test_data_stats_and_export_read_an_annotated_file(tmp_path, capsys):
     out = tmp_path / "news.jsonl"
     assert main(["data", "export", str(path), "-o", str(out)]) == 0
     assert [ex.id for ex in read_user_file(out)] == ["news:0", "news:1"]
+
+
+def test_a_folder_named_like_a_benchmark_does_not_hide_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "crossner_ai").mkdir()  # e.g. an eval's output folder
+    assert main(["eval", "--benchmarks", "crossner_ai,nope", "--model", "/nonexistent"]) == 2
+    assert "unknown benchmark 'nope'" in capsys.readouterr().err  # crossner_ai was a benchmark

@@ -517,7 +517,7 @@ def _data_stats(args: argparse.Namespace) -> int:
     from raitner.io.user_files import SUFFIXES, read_user_file, types_of
 
     path = Path(args.name)
-    if path.suffix.lower() in SUFFIXES or path.exists():
+    if path.suffix.lower() in SUFFIXES or path.is_file():
         if args.split:
             raise RaitnerError("--split: an annotated file is one split; leave --split out")
         read_stats = ReadStats()
@@ -915,7 +915,7 @@ def _eval(args: argparse.Namespace) -> int:
     for name in (name.strip() for name in args.benchmarks.split(",")):
         if not name:
             continue
-        if Path(name).suffix.lower() in SUFFIXES or Path(name).exists():
+        if Path(name).suffix.lower() in SUFFIXES or Path(name).is_file():
             # an annotated file of the user's
             name = add_file_benchmark(name, args.split, args.label_names).name
         get_benchmark(name)  # unknown names and unreadable files fail before the model loads

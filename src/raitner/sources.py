@@ -83,7 +83,7 @@ def _load_whole_source(
             raise UnknownNameError("packaged sample", name, list(samples))
         return list(read_examples(samples[name]))
     path = Path(spec)
-    if path.suffix.lower() in SUFFIXES or path.exists():
+    if path.suffix.lower() in SUFFIXES or path.is_file():
         return read_user_file(path, stats)
     if ":" not in spec:
         raise RaitnerError(
