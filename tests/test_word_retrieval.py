@@ -25,7 +25,11 @@ def _by_definition(query: np.ndarray, example: np.ndarray) -> float:
         return 0.0
     if len(example) == 0:
         return -1.0
-    return float(np.mean([max(float(w @ v) for v in example) for w in query]))
+    recall = float(np.mean([max(float(w @ v) for v in example) for w in query]))
+    precision = float(np.mean([max(float(w @ v) for w in query) for v in example]))
+    if precision > 0 and recall > 0:
+        return 2 * precision * recall / (precision + recall)
+    return min(precision, recall)
 
 
 @pytest.mark.parametrize("block_cells", [1, 7, 1 << 24])
@@ -78,26 +82,40 @@ def test_words_are_split_as_documented() -> None:
     np.testing.assert_allclose(vectors[0][0], vectors[0][2])  # case-folded like encode
 
 
-def test_word_nn_prefers_the_example_with_the_querys_words() -> None:
+def test_word_nn_asks_the_example_to_be_like_the_query_as_a_whole() -> None:
     long_text = (
         "In spring Paris, after long debates among delegations from dozens of nations, "
         "finally hosted the closing summit"
     )
     pool = [
         Example(lang="en", id="all-words", text=long_text),
+        Example(lang="en", id="three-words", text="Berlin hosted the summit"),
         Example(lang="en", id="look-alike", text="Parish posted the summary"),
         Example(lang="en", id="one-word", text="Paris is big"),
     ]
     query = [Example(lang="en", id="q", text="Paris hosted the summit")]
     embedder = HashingEmbedder(dimension=512)
-    (found,) = retrieve(query, pool, RetrievalConfig(strategy="word_nn", k=3), embedder)
-    # every query word is in the long text: each finds itself (cosine 1)
-    assert found.example_ids == ["all-words", "look-alike", "one-word"]
-    assert found.scores[0] == pytest.approx(1.0)
+    (found,) = retrieve(query, pool, RetrievalConfig(strategy="word_nn", k=4), embedder)
     assert found.strategy_used == "word_nn"
-    # one vector per text: the long text's is diluted, the look-alike's is nearer
-    (sentence,) = retrieve(query, pool, RetrievalConfig(strategy="nn", k=3), embedder)
-    assert sentence.example_ids[0] == "look-alike"
+    # every query word is in the long text (recall 1), but most of its words match nothing in
+    # the query: it ranks below the short texts that share the query's words or look like them
+    assert found.example_ids == ["three-words", "look-alike", "all-words", "one-word"]
+    words = embedder.encode_words([query[0].text, long_text])
+    recall = np.mean((words[0] @ words[1].T).max(axis=1))
+    assert recall == pytest.approx(1.0)
+    assert found.scores[2] < 0.7
+
+
+def test_the_score_is_symmetric_and_a_text_scores_1_with_itself() -> None:
+    rng = np.random.default_rng(4)
+    texts = _texts(rng, 7)
+    scores = word_scores(texts, texts)
+    np.testing.assert_allclose(scores, scores.T, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.diag(scores), 1.0, rtol=1e-5)
+    # a longer example holding the query's words and others: recall 1, the score below 1
+    query = texts[0]
+    longer = np.concatenate([query, *texts[1:4]])
+    assert word_scores([query], [longer])[0, 0] < 0.999
 
 
 class _CountingEmbedder(HashingEmbedder):

@@ -19,9 +19,10 @@ Each query gets up to ``k`` examples from a pool, by cosine similarity of senten
     ``nn`` for an exact fraction ``mixed_nn_ratio`` of the queries, ``random`` for the others
     (Table 12/13 ratios 0.2 ... 0.8); ``Retrieval.strategy_used`` records which.
 ``word_nn``
-    the k nearest neighbours by word-level similarity (IF-WRANER; the mean over the query's
-    words of each one's best match among the example's words, :mod:`raitner.retrieval.
-    word_level`); needs an embedder with ``encode_words``. Word vectors are not cached on disk.
+    the k nearest neighbours by word-level similarity (IF-WRANER; the two texts' words matched
+    greedily both ways and the harmonic mean of the two averages, as BERTScore compares texts:
+    :mod:`raitner.retrieval.word_level`); needs an embedder with ``encode_words``. Word
+    vectors are not cached on disk.
 
 Training retrieval passes the training set as both ``queries`` and ``pool``; a query never gets
 itself back (self-exclusion by id, ``exclude_self``). Inference retrieval passes the benchmark
