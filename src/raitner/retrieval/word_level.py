@@ -114,7 +114,10 @@ def word_scores(
             best_for_query_words = np.maximum.reduceat(similarity, starts, axis=1)
             recall = np.add.reduceat(best_for_query_words, row_starts, axis=0, dtype=np.float64)
             recall /= lengths[worded][:, None]
-            best_for_example_words = np.maximum.reduceat(similarity, row_starts, axis=0)
+            row_ends = [*row_starts[1:], len(similarity)]
+            best_for_example_words = np.stack(  # (queries, pool words); slices beat reduceat
+                [similarity[a:b].max(axis=0) for a, b in zip(row_starts, row_ends, strict=True)]
+            )
             precision = np.add.reduceat(best_for_example_words, starts, axis=1, dtype=np.float64)
             precision /= worded_pool_lengths[None, :]
             scores[first + worded[:, None], np.flatnonzero(has_words)[None, :]] = _harmonic(
