@@ -254,3 +254,16 @@ def test_a_folder_named_like_a_benchmark_does_not_hide_it(tmp_path, monkeypatch,
     (tmp_path / "crossner_ai").mkdir()  # e.g. an eval's output folder
     assert main(["eval", "--benchmarks", "crossner_ai,nope", "--model", "/nonexistent"]) == 2
     assert "unknown benchmark 'nope'" in capsys.readouterr().err  # crossner_ai was a benchmark
+
+
+def test_model_commands_rename_the_labels_of_a_pool_file(tmp_path):
+    from raitner.cli import _build_parser, _loader_options
+
+    pool = tmp_path / "news.conll"
+    pool.write_text(CONLL_2003_LAYOUT)
+    arguments = ["extract", "Anna", "--labels", "person", "--examples", "pool"]
+    args = _build_parser().parse_args([*arguments, "--pool", str(pool), "--label-names", "conll"])
+    examples = _loader_options(args, pool=args.pool)["pool"]
+    assert [e.label for ex in examples for e in ex.entities] == ["organization", "misc", "person"]
+    plain = _build_parser().parse_args([*arguments, "--pool", str(pool)])
+    assert _loader_options(plain, pool=plain.pool)["pool"] == str(pool)  # read by the predictor

@@ -306,6 +306,9 @@ def _build_parser() -> argparse.ArgumentParser:
             "UniversalNER .json or token/tag columns (.conll, .bio, .tsv, …); enables "
             "--examples pool",
         )
+        _add_label_names(
+            command, "of the annotated files read: --pool FILE, and eval's --benchmarks FILE"
+        )
         command.add_argument("--examples", choices=["none", "pool"], default="none")
         command.add_argument("--strategy", choices=STRATEGIES, help="retrieval strategy")
         command.add_argument("--k", type=_positive_int, help="examples per text")
@@ -429,7 +432,6 @@ def _build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help="with --examples pool: sample N examples of the pool (--pool, else --pool-split)",
     )
-    _add_label_names(evaluate, "of annotated files (--benchmarks FILE, --pool FILE)")
     evaluate.add_argument(
         "--pool-split",
         default="train",
@@ -751,6 +753,10 @@ def _loader_options(args: argparse.Namespace, pool=None) -> dict:
     overrides = _retrieval_overrides(args)
     if args.no_vote and (args.vote_with or args.min_votes):
         raise RaitnerError("--no-vote cannot be given with --vote-with or --min-votes")
+    if pool is not None and args.label_names:
+        from raitner.infer.predictor import load_pool
+
+        pool = [example.relabel(args.label_names) for example in load_pool(pool)]
     return {
         "lang": args.lang,
         "device": args.device,
