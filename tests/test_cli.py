@@ -428,6 +428,25 @@ def test_eval_rejects_unknown_benchmark_before_loading_a_model(capsys):
     assert "unknown benchmark 'nope'" in capsys.readouterr().err
 
 
+def test_eval_checks_its_data_before_loading_a_model(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("RAITNER_DATA", raising=False)
+    arguments = ["eval", "--benchmarks", "crossner_ai", "--model", "/nonexistent"]
+    assert main(arguments) == 2
+    assert "no data root given" in capsys.readouterr().err
+    assert main([*arguments, "--data-root", str(tmp_path / "missing")]) == 2
+    assert "missing (from --data-root) is not a folder" in capsys.readouterr().err
+
+    test_split = tmp_path / "en" / "crossner" / "ai" / "test.txt"
+    test_split.parent.mkdir(parents=True)
+    test_split.write_text("Alice\tB-person\n")
+    arguments += ["--data-root", str(tmp_path)]
+    assert main([*arguments, "--examples", "pool"]) == 2  # the pool's split is missing
+    assert "crossner_ai/train: file en/crossner/ai/train.txt not found" in capsys.readouterr().err
+    # the model is the first thing missing once the data is all there
+    assert main(arguments) == 2
+    assert "model '/nonexistent': no such folder" in capsys.readouterr().err
+
+
 def test_sigterm_stops_a_command_like_ctrl_c(capsys, monkeypatch):
     import os
     import signal

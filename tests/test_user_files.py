@@ -150,6 +150,8 @@ def test_eval_reads_files_and_pools_before_loading_a_model(tmp_path, capsys):
     assert "add --examples pool" in capsys.readouterr().err
     assert main([*arguments, "--examples", "pool", "--pool", str(broken)]) == 2
     assert "broken.bio:2: expected" in capsys.readouterr().err
+    assert main([*arguments, "--examples", "pool"]) == 2  # a file has no train split to pool
+    assert "for examples from a pool, name the pool's file with --pool" in capsys.readouterr().err
 
 
 def test_eval_takes_its_examples_from_a_pool_file(tmp_path):

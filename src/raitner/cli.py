@@ -926,6 +926,10 @@ def _eval(args: argparse.Namespace) -> int:
             name = add_file_benchmark(name, args.split, args.label_names).name
         get_benchmark(name)  # unknown names and unreadable files fail before the model loads
         names.append(name)
+    for name in names:  # and so do a missing data root and missing split files
+        get_benchmark(name).files(args.split, args.data_root)
+        if args.examples == "pool" and not args.pool:
+            get_benchmark(name).files(args.pool_split, args.data_root)
     if args.pool and args.examples != "pool":
         raise RaitnerError("--pool gives the examples of --examples pool; add --examples pool")
     if args.pool:

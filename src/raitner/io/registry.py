@@ -62,20 +62,29 @@ class Benchmark:
             raise UnknownNameError(f"split of {self.name}", split, list(self.splits))
         return self.splits[split]
 
+    def files(self, split: str, data_root: str | Path | None = None) -> list[Path]:
+        """The files of a split under the data root; a missing root, split or file is an error.
+
+        Cheap, so a command can check its inputs before it loads a model.
+        """
+        spec = self.split(split)
+        root = resolve_data_root(data_root)
+        paths = [root / relative for relative in spec.files]
+        for relative, path in zip(spec.files, paths, strict=True):
+            if not path.is_file():
+                raise DataRootError(
+                    f"{self.name}/{split}: file {relative} not found under data root {root}"
+                )
+        return paths
+
     def load(
         self, split: str, data_root: str | Path | None = None, stats: ReadStats | None = None
     ) -> list[Example]:
         """Read a split, map labels to natural-language types and set each label set."""
         spec = self.split(split)
-        root = resolve_data_root(data_root)
         stats = stats if stats is not None else ReadStats()
         examples: list[Example] = []
-        for relative in spec.files:
-            path = root / relative
-            if not path.is_file():
-                raise DataRootError(
-                    f"{self.name}/{split}: file {relative} not found under data root {root}"
-                )
+        for path in self.files(split, data_root):
             kwargs = {**self.reader_kwargs, **spec.reader_kwargs}
             for example in self.reader(
                 path, lang=self.lang, id_prefix=f"{self.name}.{split}:", stats=stats, **kwargs
@@ -143,14 +152,19 @@ class FileBenchmark:
     examples: tuple[Example, ...] = field(repr=False, compare=False)
     label_names: Mapping[str, str] = field(default_factory=dict)
 
-    def load(
-        self, split: str, data_root: str | Path | None = None, stats: ReadStats | None = None
-    ) -> list[Example]:
+    def files(self, split: str, data_root: str | Path | None = None) -> list[Path]:
+        """The file itself, for its one split (no data root needed)."""
         if split != self.split_name:
             raise RaitnerError(
                 f"{self.path} is one file, evaluated as the {self.split_name!r} split: it has no "
                 f"{split!r} split (for examples from a pool, name the pool's file with --pool)"
             )
+        return [self.path]
+
+    def load(
+        self, split: str, data_root: str | Path | None = None, stats: ReadStats | None = None
+    ) -> list[Example]:
+        self.files(split, data_root)
         return [replace(example, label_set=self.types) for example in self.examples]
 
     @property
