@@ -917,19 +917,20 @@ def _eval(args: argparse.Namespace) -> int:
     from raitner.io.user_files import SUFFIXES
     from raitner.retrieval.strategies import RetrievalConfig
 
-    names = []
+    chosen = []
     for name in (name.strip() for name in args.benchmarks.split(",")):
         if not name:
             continue
         if Path(name).suffix.lower() in SUFFIXES or Path(name).is_file():
             # an annotated file of the user's
             name = add_file_benchmark(name, args.split, args.label_names).name
-        get_benchmark(name)  # unknown names and unreadable files fail before the model loads
-        names.append(name)
-    for name in names:  # and so do a missing data root and missing split files
-        get_benchmark(name).files(args.split, args.data_root)
+        # unknown names and unreadable files fail before the model loads
+        chosen.append(get_benchmark(name))
+    for benchmark in chosen:  # and so do a missing data root and missing split files
+        benchmark.files(args.split, args.data_root)
         if args.examples == "pool" and not args.pool:
-            get_benchmark(name).files(args.pool_split, args.data_root)
+            benchmark.files(args.pool_split, args.data_root)
+    names = [benchmark.name for benchmark in chosen]
     if args.pool and args.examples != "pool":
         raise RaitnerError("--pool gives the examples of --examples pool; add --examples pool")
     if args.pool:
