@@ -1,12 +1,18 @@
 """Time a LoRA training step of the embedded SmolLM2 for several LoRA ranks, side by side.
 
-    python benchmarks/lora_rank_step.py --ranks 8,32 --threads 2
+    python benchmarks/lora_rank_step.py --ranks 8,32 --threads 2 --ra-it
 
-One step is a forward and backward pass on a fixed random batch plus an AdamW update of the
-LoRA weights, with LoRA on every linear layer but the output head (``raitner train``'s
-``all-linear``) and alpha = 2 x rank. The ranks take turns, repeat after repeat, so that a
-change in the machine's load falls on all of them alike; the figures printed are each rank's
-median and its ratio to the first rank's.
+Each rank gets the trainer ``raitner train`` builds (``raitner.train.sft.prepare`` with
+``lora_r`` = rank and ``lora_alpha`` = 2 x rank, LoRA on every linear layer but the head), and
+one step is that trainer's ``training_step`` (forward and backward, the LM head scoring only the
+trained positions, as ``raitner train`` does on a CPU) plus an AdamW update of the LoRA weights,
+on one fixed batch of real training conversations (built as ``train_head_positions.py`` builds
+it; ``--ra-it`` prepends two examples to each). The ranks take turns, repeat after repeat, so
+that a change in the machine's load falls on all of them alike; the figures printed are each
+rank's median wall time and its ratio to the first rank's.
+
+Session 44's version timed a random 4 x 512 batch with the loss over every position, whose LM
+head (49,152 entries) outweighed what the rank adds; this one times the step training runs.
 """
 
 from __future__ import annotations
@@ -15,62 +21,93 @@ import argparse
 import shlex
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
+
+from train_head_positions import build_batch, default_data_root
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", default="8,32", help="comma-separated LoRA ranks")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--tokens", type=int, default=512)
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--source", default="conll2003:train")
+    parser.add_argument("--ra-it", action="store_true", help="two random examples per text")
+    parser.add_argument("--data-root", default=default_data_root())
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-chars", type=int, default=400)
+    parser.add_argument("--pool", type=int, default=1000, help="texts examples are drawn from")
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
     ranks = [int(rank) for rank in args.ranks.split(",") if rank.strip()]
+    if not ranks or min(ranks) < 1:
+        parser.error("--ranks takes positive integers, e.g. 8,32")
 
     import torch
-    from peft import LoraConfig, get_peft_model
 
-    from raitner.models import load_causal_lm, resolve_model
+    from raitner.train.config import TrainConfig
+    from raitner.train.sft import prepare
 
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    models, optimizers = {}, {}
-    for rank in ranks:
-        base, _ = load_causal_lm(resolve_model("default"), device="cpu", dtype=torch.float32)
-        config = LoraConfig(
-            r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules="all-linear"
-        )
-        models[rank] = get_peft_model(base, config)
-        trainable = [p for p in models[rank].parameters() if p.requires_grad]
-        optimizers[rank] = torch.optim.AdamW(trainable, lr=3e-4)
-    ids = torch.randint(0, models[ranks[0]].config.vocab_size, (args.batch, args.tokens))
-
-    def step(rank: int) -> float:
-        started = time.perf_counter()
-        models[rank](input_ids=ids, labels=ids).loss.backward()
-        optimizers[rank].step()
-        optimizers[rank].zero_grad(set_to_none=True)
-        return time.perf_counter() - started
-
-    for rank in ranks:  # warm-up: first-call allocations and the optimizer's state
-        step(rank)
-    times: dict[int, list[float]] = {rank: [] for rank in ranks}
-    for _ in range(args.repeats):
+    with tempfile.TemporaryDirectory() as tmp:
+        batch_file = build_batch(args, Path(tmp))
+        trainers, batch = {}, None
         for rank in ranks:
-            times[rank].append(step(rank))
+            config = TrainConfig(
+                datasets=[str(batch_file)],
+                output_dir=str(Path(tmp) / f"out-{rank}"),
+                base_model=args.model,
+                per_device_train_batch_size=args.batch_size,
+                lora_r=rank,
+                lora_alpha=2 * rank,
+                report_to="none",
+                seed=args.seed,
+            )
+            trainer = prepare(config).trainer
+            trainer.create_optimizer()
+            trainer.current_gradient_accumulation_steps = 1  # set by Trainer's loop, not run here
+            trainers[rank] = trainer
+            if batch is None:
+                rows = [trainer.train_dataset[i] for i in range(len(trainer.train_dataset))]
+                batch = trainer.data_collator(rows)
 
-    print("command:", shlex.join([sys.executable, *sys.argv]))
-    print(f"{args.threads} thread(s), batch {args.batch} x {args.tokens} tokens")
+        def step(rank: int) -> float:
+            trainer = trainers[rank]
+            started = time.perf_counter()
+            trainer.training_step(trainer.model, dict(batch))
+            trainer.optimizer.step()
+            trainer.optimizer.zero_grad(set_to_none=True)
+            return time.perf_counter() - started
+
+        for rank in ranks:  # warm-up: first-call allocations and the optimizer's state
+            step(rank)
+        times: dict[int, list[float]] = {rank: [] for rank in ranks}
+        for _ in range(args.repeats):
+            for rank in ranks:
+                times[rank].append(step(rank))
+
+    labels = batch["labels"][:, 1:]
+    print("command:", shlex.join([Path(sys.executable).name, *sys.argv]))
+    print(
+        f"model {args.model}, {args.source}{' RA-IT (2 random examples)' if args.ra_it else ''}, "
+        f"batch {'x'.join(map(str, batch['input_ids'].shape))} = "
+        f"{int(batch['attention_mask'].sum())} tokens, {int((labels != -100).sum())} trained; "
+        f"{args.threads} thread(s), median of {args.repeats} step(s) after a warm-up"
+    )
     first = statistics.median(times[ranks[0]])
     for rank in ranks:
         median = statistics.median(times[rank])
-        trainable = sum(p.numel() for p in models[rank].parameters() if p.requires_grad)
+        model = trainers[rank].model
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         print(
             f"rank {rank:>3}: {trainable / 1e6:5.2f} M trainable, step median {median:.2f} s "
             f"({', '.join(f'{t:.2f}' for t in times[rank])}), {median / first:.2f}x rank {ranks[0]}"
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
