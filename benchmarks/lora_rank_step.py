@@ -25,22 +25,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from train_head_positions import build_batch, default_data_root
+from train_head_positions import add_batch_arguments, build_batch
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", default="8,32", help="comma-separated LoRA ranks")
-    parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--source", default="conll2003:train")
-    parser.add_argument("--ra-it", action="store_true", help="two random examples per text")
-    parser.add_argument("--data-root", default=default_data_root())
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--max-chars", type=int, default=400)
-    parser.add_argument("--pool", type=int, default=1000, help="texts examples are drawn from")
+    add_batch_arguments(parser)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     ranks = [int(rank) for rank in args.ranks.split(",") if rank.strip()]
     if not ranks or min(ranks) < 1:

@@ -34,6 +34,18 @@ def default_data_root() -> str:
     return str(Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
+def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options :func:`build_batch` reads (the model, the source and the batch's shape)."""
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--source", default="conll2003:train")
+    parser.add_argument("--ra-it", action="store_true", help="two random examples per text")
+    parser.add_argument("--data-root", default=default_data_root())
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-chars", type=int, default=400)
+    parser.add_argument("--pool", type=int, default=1000, help="texts examples are drawn from")
+    parser.add_argument("--seed", type=int, default=42)
+
+
 def build_batch(args: argparse.Namespace, folder: Path) -> Path:
     from raitner.data.builder import BuildConfig, build_dataset
     from raitner.retrieval import HashingEmbedder, RetrievalConfig
@@ -61,16 +73,9 @@ def build_batch(args: argparse.Namespace, folder: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--source", default="conll2003:train")
-    parser.add_argument("--ra-it", action="store_true", help="two random examples per text")
-    parser.add_argument("--data-root", default=default_data_root())
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--max-chars", type=int, default=400)
-    parser.add_argument("--pool", type=int, default=1000, help="texts examples are drawn from")
+    add_batch_arguments(parser)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
 
     import torch
