@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from train_head_positions import add_batch_arguments, build_batch
+from train_head_positions import add_batch_arguments, build_batch, describe_batch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,12 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             for rank in ranks:
                 times[rank].append(step(rank))
 
-    labels = batch["labels"][:, 1:]
     print("command:", shlex.join([Path(sys.executable).name, *sys.argv]))
     print(
-        f"model {args.model}, {args.source}{' RA-IT (2 random examples)' if args.ra_it else ''}, "
-        f"batch {'x'.join(map(str, batch['input_ids'].shape))} = "
-        f"{int(batch['attention_mask'].sum())} tokens, {int((labels != -100).sum())} trained; "
+        f"{describe_batch(args, batch)} trained; "
         f"{args.threads} thread(s), median of {args.repeats} step(s) after a warm-up"
     )
     first = statistics.median(times[ranks[0]])

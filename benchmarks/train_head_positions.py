@@ -46,6 +46,16 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42)
 
 
+def describe_batch(args: argparse.Namespace, batch: dict) -> str:
+    """``model M, SOURCE, batch RxL = N tokens, T`` (T: how many positions are trained)."""
+    trained = int((batch["labels"][:, 1:] != -100).sum())
+    return (
+        f"model {args.model}, {args.source}{' RA-IT (2 random examples)' if args.ra_it else ''}, "
+        f"batch {'x'.join(map(str, batch['input_ids'].shape))} = "
+        f"{int(batch['attention_mask'].sum())} tokens, {trained}"
+    )
+
+
 def build_batch(args: argparse.Namespace, folder: Path) -> Path:
     from raitner.data.builder import BuildConfig, build_dataset
     from raitner.retrieval import HashingEmbedder, RetrievalConfig
@@ -122,9 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = batch["labels"][:, 1:]
     print("command:", shlex.join([Path(sys.executable).name, *sys.argv]))
     print(
-        f"model {args.model}, {args.source}{' RA-IT (2 random examples)' if args.ra_it else ''}, "
-        f"batch {'x'.join(map(str, batch['input_ids'].shape))} = "
-        f"{int(batch['attention_mask'].sum())} tokens, {int((labels != -100).sum())} of "
+        f"{describe_batch(args, batch)} of "
         f"{labels.numel()} scored positions trained; {args.threads} thread(s), "
         f"median of {args.rounds} step(s) after a warm-up"
     )
