@@ -137,3 +137,38 @@ def test_the_two_decodings_of_one_run_compared(tmp_path, data_root, capsys):
     assert f"A: {out} (two, free decoding)" in printed
     assert f"B: {out} (two, constrained decoding)" in printed
     assert "| mit_movie | 12 | 0.00 | 100.00 | +100.00 |" in printed
+
+
+def test_two_seeds_of_each_recipe_compared_as_means_over_the_pairs(tmp_path, data_root, capsys):
+    # seed 1: silent against right on every third text; seed 2: silent against always right
+    a1 = _evaluate(tmp_path / "a1", data_root, "a-seed1", lambda ex: False)
+    b1 = _evaluate(tmp_path / "b1", data_root, "b-seed1", _every_third)
+    a2 = _evaluate(tmp_path / "a2", data_root, "a-seed2", lambda ex: False)
+    b2 = _evaluate(tmp_path / "b2", data_root, "b-seed2", lambda ex: True)
+    first = compare_evaluations(a1, b1, resamples=300)
+    both = compare_evaluations(a1, b1, more_pairs=[(a2, b2)], resamples=300)
+    assert [run["delta"] for run in both["runs"]] == pytest.approx([first["delta"], 100.0])
+    assert both["delta"] == pytest.approx((first["delta"] + 100.0) / 2)
+    assert both["b_avg"] == pytest.approx((first["b_avg"] + 100.0) / 2)
+    for name, row in both["benchmarks"].items():
+        assert row["b"] == pytest.approx((first["benchmarks"][name]["b"] + 100.0) / 2)
+    low, high = both["interval"]
+    assert low <= both["delta"] <= high
+    # the second pair shifts every draw by the same +100 / 2: the interval moves with it
+    assert low == pytest.approx((first["interval"][0] + 100.0) / 2, abs=1e-9)
+
+    assert main(["compare", str(a1), str(b1), "--pair", str(a2), str(b2)]) == 0
+    printed = capsys.readouterr().out
+    assert f"B2: {b2} (b-seed2)" in printed
+    assert "| 2 | 0.00 | 100.00 | +100.00 |" in printed
+    assert "A UniNER F1, mean of 2" in printed
+
+    # a pair evaluated on other texts is refused, naming it
+    other = _evaluate(tmp_path / "o", data_root, "b-seed2", lambda ex: True, seed=2)
+    other_a = _evaluate(tmp_path / "oa", data_root, "a-seed2", lambda ex: False, seed=2)
+    with pytest.raises(CompareError, match=f"asked other texts than {a1}"):
+        compare_evaluations(a1, b1, more_pairs=[(other_a, other)])
+    one_a = _evaluate(tmp_path / "1a", data_root, "a", lambda ex: False, benchmarks=("mit_movie",))
+    one_b = _evaluate(tmp_path / "1b", data_root, "b", lambda ex: True, benchmarks=("mit_movie",))
+    assert main(["compare", str(a1), str(b1), "--pair", str(one_a), str(one_b)]) == 2
+    assert "every pair must cover the same benchmarks" in capsys.readouterr().err

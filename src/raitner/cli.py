@@ -455,6 +455,15 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("a", type=Path, help="output folder of the baseline's raitner eval")
     compare.add_argument("b", type=Path, help="output folder of the other raitner eval")
+    compare.add_argument(
+        "--pair",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("A", "B"),
+        help="another pair of evaluations of the same two recipes, trained on another seed "
+        "(repeatable): F1s, the difference and its interval become means over the pairs",
+    )
     compare.add_argument("--metric", choices=("uniner", "ra_it", "span"), default="uniner")
     compare.add_argument(
         "--decoding",
@@ -985,6 +994,7 @@ def _compare(args: argparse.Namespace) -> int:
         benchmarks=[b.strip() for b in args.benchmarks.split(",") if b.strip()]
         if args.benchmarks is not None
         else None,
+        more_pairs=[tuple(pair) for pair in args.pair],
     )
     print(render_comparison(result), end="")
     if args.json is not None:

@@ -4,6 +4,11 @@ Reads the per-text counts two ``raitner eval`` runs saved (``text_counts.json`` 
 folder), checks that both asked the same texts of the same benchmarks, and reports each
 benchmark's F1, the macro-average difference B − A and its paired bootstrap interval over the
 texts (:mod:`raitner.evaluate.significance`).
+
+A recipe trained on several seeds is compared as a whole by giving one pair of evaluations per
+seed (``raitner compare A1 B1 --pair A2 B2``): each benchmark's F1 and Δ are then means over the
+pairs, and each bootstrap draw of texts is shared by every pair, since the test texts do not
+change with the training seed.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from raitner.errors import RaitnerError
 from raitner.evaluate.metrics import Counts
@@ -72,31 +77,28 @@ def _f1_points(rows: list[list[int]]) -> float:
     return 100 * total.f1
 
 
-def compare_evaluations(
-    folder_a: str | Path,
-    folder_b: str | Path,
+class _Pair(NamedTuple):
+    """Two evaluations of the same texts: their models, texts and per-text counts."""
+
+    model_a: Any
+    model_b: Any
+    texts: dict[str, Any]
+    rows_a: dict[str, Any]
+    rows_b: dict[str, Any]
+
+
+def _pair_rows(
+    folder_a: Path,
+    folder_b: Path,
     *,
-    metric: str = "uniner",
-    decoding: str = "free",
-    decoding_b: str | None = None,
-    resamples: int = 2000,
-    confidence: float = 0.95,
-    benchmarks: Sequence[str] | None = None,
-) -> dict[str, Any]:
-    """Per-benchmark F1 of A and B, the macro Δ = B − A and its bootstrap interval.
-
-    ``benchmarks`` restricts the comparison to these (each must be in both evaluations), e.g.
-    to compare a run that has finished only some benchmarks with a complete one.
-
-    ``decoding`` picks the decoding of A (``free`` or ``constrained``, for a run with
-    ``--constrained both``), ``decoding_b`` that of B (default: the same); the two decodings of
-    one ``--constrained both`` run are compared by giving its folder twice."""
-    if metric not in METRICS:
-        raise CompareError(f"unknown metric {metric!r}; metrics: {', '.join(METRICS)}")
-    folder_a, folder_b = Path(folder_a), Path(folder_b)
+    metric: str,
+    decoding: str,
+    decoding_b: str,
+    benchmarks: Sequence[str] | None,
+) -> _Pair:
+    """Both evaluations' per-text counts of ``metric``, checked to cover the same texts."""
     data_a, data_b = load_text_counts(folder_a), load_text_counts(folder_b)
     bench_a = _benchmarks(data_a, decoding, folder_a)
-    decoding_b = decoding if decoding_b is None else decoding_b
     bench_b = _benchmarks(data_b, decoding_b, folder_b)
     if benchmarks is not None:
         bench_a = _only(bench_a, benchmarks, folder_a)
@@ -117,20 +119,96 @@ def compare_evaluations(
                 f"{name}: the two evaluations asked different texts (evaluate both with the "
                 "same --split, --limit and --seed)"
             )
-    rows_a = {1: {name: counts[metric] for name, counts in bench_a.items()}}
-    rows_b = {1: {name: counts[metric] for name, counts in bench_b.items()}}
+    return _Pair(
+        data_a.get("model"),
+        data_b.get("model"),
+        {name: counts["texts"] for name, counts in bench_a.items()},
+        {name: counts[metric] for name, counts in bench_a.items()},
+        {name: counts[metric] for name, counts in bench_b.items()},
+    )
+
+
+def compare_evaluations(
+    folder_a: str | Path,
+    folder_b: str | Path,
+    *,
+    metric: str = "uniner",
+    decoding: str = "free",
+    decoding_b: str | None = None,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    benchmarks: Sequence[str] | None = None,
+    more_pairs: Sequence[tuple[str | Path, str | Path]] = (),
+) -> dict[str, Any]:
+    """Per-benchmark F1 of A and B, the macro Δ = B − A and its bootstrap interval.
+
+    ``benchmarks`` restricts the comparison to these (each must be in both evaluations), e.g.
+    to compare a run that has finished only some benchmarks with a complete one.
+
+    ``decoding`` picks the decoding of A (``free`` or ``constrained``, for a run with
+    ``--constrained both``), ``decoding_b`` that of B (default: the same); the two decodings of
+    one ``--constrained both`` run are compared by giving its folder twice.
+
+    ``more_pairs`` adds further (A, B) evaluations of the same two recipes, one pair per
+    training seed: every pair must cover the texts of the first, and the F1s, Δ and interval
+    become means over the pairs (``runs`` in the result lists each pair's own figures)."""
+    if metric not in METRICS:
+        raise CompareError(f"unknown metric {metric!r}; metrics: {', '.join(METRICS)}")
+    decoding_b = decoding if decoding_b is None else decoding_b
+    pairs = [(Path(folder_a), Path(folder_b))] + [(Path(a), Path(b)) for a, b in more_pairs]
+    loaded = [
+        _pair_rows(
+            pair_a,
+            pair_b,
+            metric=metric,
+            decoding=decoding,
+            decoding_b=decoding_b,
+            benchmarks=benchmarks,
+        )
+        for pair_a, pair_b in pairs
+    ]
+    first = loaded[0]
+    for (pair_a, _), pair in zip(pairs[1:], loaded[1:], strict=True):
+        if sorted(pair.texts) != sorted(first.texts):
+            raise CompareError(
+                f"{pair_a} covers {', '.join(sorted(pair.texts))}, the first pair "
+                f"{', '.join(sorted(first.texts))}: every pair must cover the same benchmarks"
+            )
+        for name, texts in first.texts.items():
+            if pair.texts[name] != texts:
+                raise CompareError(
+                    f"{name}: {pair_a} asked other texts than {pairs[0][0]} (every pair must be "
+                    "evaluated with the same --split, --limit and --seed)"
+                )
+    rows_a = {run: pair.rows_a for run, pair in enumerate(loaded, start=1)}
+    rows_b = {run: pair.rows_b for run, pair in enumerate(loaded, start=1)}
     interval = paired_bootstrap(rows_a, rows_b, resamples=resamples, level=confidence)
+    names = sorted(rows_a[1])
+    runs = []
+    for run, ((pair_a, pair_b), pair) in enumerate(zip(pairs, loaded, strict=True), start=1):
+        a_scores = {name: _f1_points(rows_a[run][name]) for name in names}
+        b_scores = {name: _f1_points(rows_b[run][name]) for name in names}
+        runs.append(
+            {
+                "a": {"folder": str(pair_a), "model": pair.model_a},
+                "b": {"folder": str(pair_b), "model": pair.model_b},
+                "a_scores": a_scores,
+                "b_scores": b_scores,
+                "a_avg": sum(a_scores.values()) / len(names),
+                "b_avg": sum(b_scores.values()) / len(names),
+            }
+        )
     per_benchmark = {
         name: {
-            "texts": len(bench_a[name]["texts"]),
-            "a": _f1_points(rows_a[1][name]),
-            "b": _f1_points(rows_b[1][name]),
+            "texts": len(first.texts[name]),
+            "a": sum(entry["a_scores"][name] for entry in runs) / len(runs),
+            "b": sum(entry["b_scores"][name] for entry in runs) / len(runs),
         }
-        for name in sorted(bench_a)
+        for name in names
     }
     return {
-        "a": {"folder": str(folder_a), "model": data_a.get("model")},
-        "b": {"folder": str(folder_b), "model": data_b.get("model")},
+        "a": runs[0]["a"],
+        "b": runs[0]["b"],
         "metric": metric,
         "decoding": decoding,
         "decoding_b": decoding_b,
@@ -142,6 +220,16 @@ def compare_evaluations(
         "confidence": confidence,
         "resamples": resamples,
         "significant": interval.excludes_zero(),
+        "runs": [
+            {
+                "a": entry["a"],
+                "b": entry["b"],
+                "a_avg": entry["a_avg"],
+                "b_avg": entry["b_avg"],
+                "delta": entry["b_avg"] - entry["a_avg"],
+            }
+            for entry in runs
+        ],
     }
 
 
@@ -151,11 +239,25 @@ def render_comparison(result: dict[str, Any]) -> str:
     decodings = ("", "")
     if result.get("decoding_b", result["decoding"]) != result["decoding"]:
         decodings = (f", {result['decoding']} decoding", f", {result['decoding_b']} decoding")
-    lines = [
-        f"A: {result['a']['folder']} ({result['a']['model']}{decodings[0]})",
-        f"B: {result['b']['folder']} ({result['b']['model']}{decodings[1]})",
-        "",
-        f"| Benchmark | Texts | A {labels[result['metric']]} | B | B − A |",
+    runs = result.get("runs") or [{"a": result["a"], "b": result["b"]}]
+    if len(runs) == 1:
+        lines = [
+            f"A: {result['a']['folder']} ({result['a']['model']}{decodings[0]})",
+            f"B: {result['b']['folder']} ({result['b']['model']}{decodings[1]})",
+            "",
+        ]
+        mean = ""
+    else:
+        lines = [f"{len(runs)} pairs of evaluations (one per training seed), paired in order:"]
+        for number, run in enumerate(runs, start=1):
+            lines += [
+                f"A{number}: {run['a']['folder']} ({run['a']['model']}{decodings[0]})",
+                f"B{number}: {run['b']['folder']} ({run['b']['model']}{decodings[1]})",
+            ]
+        lines.append("")
+        mean = f", mean of {len(runs)}"
+    lines += [
+        f"| Benchmark | Texts | A {labels[result['metric']]}{mean} | B{mean} | B − A |",
         "|---|---:|---:|---:|---:|",
     ]
     for name, row in result["benchmarks"].items():
@@ -168,6 +270,12 @@ def render_comparison(result: dict[str, Any]) -> str:
         f"| **average** | | {result['a_avg']:.2f} | {result['b_avg']:.2f} | "
         f"**{result['delta']:+.2f}** |"
     )
+    if len(runs) > 1:
+        lines += ["", "| Pair | A | B | B − A |", "|---|---:|---:|---:|"]
+        for number, run in enumerate(runs, start=1):
+            lines.append(
+                f"| {number} | {run['a_avg']:.2f} | {run['b_avg']:.2f} | {run['delta']:+.2f} |"
+            )
     level = f"{100 * result['confidence']:g} %"
     verdict = (
         "excludes 0: the difference holds beyond the choice of texts"
@@ -177,7 +285,13 @@ def render_comparison(result: dict[str, Any]) -> str:
     lines += [
         "",
         f"{level} paired bootstrap interval of B − A over the texts ({result['resamples']} "
-        f"resamples): [{low:+.2f}, {high:+.2f}], which {verdict}. It does not measure "
-        "training noise (another seed).",
+        f"resamples): [{low:+.2f}, {high:+.2f}], which {verdict}. "
+        + (
+            "It does not measure training noise (another seed)."
+            if len(runs) == 1
+            else f"Each draw of texts is shared by the {len(runs)} pairs; the interval does "
+            "not measure the spread between training seeds, which the pairs' own differences "
+            "above show."
+        ),
     ]
     return "\n".join(lines) + "\n"
