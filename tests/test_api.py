@@ -224,6 +224,18 @@ def test_saved_adapter_predicts_like_the_model_in_memory(
 
     loaded = OpenNER.from_pretrained(tmp_path, max_new_tokens=12)
     assert loaded.raw_answers(TEXTS, LABELS) == in_memory
+    # the LoRA update is merged into the base weights at load; kept apart on request
+    from peft import PeftModel
+
+    assert not isinstance(loaded.backend.model, PeftModel)
+    apart = OpenNER.from_pretrained(tmp_path, max_new_tokens=12, merge_lora=False)
+    assert isinstance(apart.backend.model, PeftModel)
+    assert apart.raw_answers(TEXTS, LABELS) == in_memory
+    from raitner.cli import _build_parser, _loader_options
+
+    for flags, merged in (([], True), (["--no-merge-lora"], False)):
+        args = _build_parser().parse_args(["eval", "--model", str(tmp_path), *flags])
+        assert _loader_options(args)["merge_lora"] is merged
     plain = OpenNER.from_pretrained(lively_model_dir, max_new_tokens=12).raw_answers(TEXTS, LABELS)
     assert plain != in_memory, "the adapter must change the answers"
     assert loaded.template.id == "ra-it-en-v1"

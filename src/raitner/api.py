@@ -282,6 +282,7 @@ class OpenNER:
         close_lists: bool | None = None,
         vote_with: Sequence[str | Path] | None = None,
         min_votes: int | None = None,
+        merge_lora: bool = True,
         **options: Any,
     ) -> OpenNER:
         """Load a model for inference.
@@ -322,6 +323,11 @@ class OpenNER:
         one more pass over the questions. None: the model folder's own
         (``inference.vote_with``, folders relative to it, and ``inference.min_votes``), else
         no vote; ``[]``: no vote.
+
+        ``merge_lora`` (hf backends) adds a folder's LoRA update into the base weights once at
+        load (peft's ``merge_and_unload``), so no forward pass computes it apart: faster, and
+        the answers are the same up to float rounding (``benchmarks/lora_merge_inference.py``
+        counts those that differ). False keeps the adapter apart, as raitner did before.
         """
         from raitner.infer.select import backend_name, check_backend
         from raitner.models import packaged_default_model
@@ -366,7 +372,9 @@ class OpenNER:
         }
         if name == "vllm" and dtype is not None:
             decoding["dtype"] = dtype
-        generator = _load_backend(name, path_or_id, config, device, dtype, decoding)
+        generator = _load_backend(
+            name, path_or_id, config, device, dtype, decoding, merge_lora=merge_lora
+        )
         ran = backend_name(generator, name)
         if vote_with:
             from raitner.infer.voting import VotingBackend
@@ -377,7 +385,9 @@ class OpenNER:
                 if template is None:
                     _check_member_template(member, member_config, chosen_template, lang)
                 try:
-                    loaded = _load_backend(name, member, member_config, device, dtype, decoding)
+                    loaded = _load_backend(
+                        name, member, member_config, device, dtype, decoding, merge_lora=merge_lora
+                    )
                 except ModelLoadError as err:
                     raise ModelLoadError(f"the vote member {member!r}: {err}") from err
                 members.append(loaded)
@@ -517,10 +527,13 @@ def _load_backend(
     device: str | None,
     dtype: Any,
     decoding: dict[str, Any],
+    *,
+    merge_lora: bool = True,
 ) -> Any:
     """The generation backend ``name`` of one model (a raitner folder when ``config`` is its
     ``raitner.json``, else a base model) with the ``decoding`` options of ``make_backend``,
-    stopping also at the end-of-turn token the folder was trained with."""
+    stopping also at the end-of-turn token the folder was trained with; a folder's LoRA
+    update merged into the base weights unless ``merge_lora`` is False."""
     from raitner.infer.select import make_backend
     from raitner.models import load_causal_lm
 
@@ -529,7 +542,9 @@ def _load_backend(
     elif config is None:
         model, tokenizer = load_causal_lm(path_or_id, device=device, dtype=dtype)
     else:
-        model, tokenizer = _load_adapter_model(Path(path_or_id), config, device, dtype)
+        model, tokenizer = _load_adapter_model(
+            Path(path_or_id), config, device, dtype, merge=merge_lora
+        )
     end_of_turn = ((config or {}).get("chat_template") or {}).get("end_of_turn")
     stop_tokens = [end_of_turn] if end_of_turn else []
     return make_backend(name, model, tokenizer, stop_tokens=stop_tokens, **decoding)
@@ -548,7 +563,7 @@ def _check_member_template(
 
 
 def _load_adapter_model(
-    folder: Path, config: dict[str, Any], device: str | None, dtype: Any
+    folder: Path, config: dict[str, Any], device: str | None, dtype: Any, *, merge: bool = True
 ) -> tuple[Any, Any]:
     from peft import PeftModel
     from transformers import AutoTokenizer
@@ -567,6 +582,8 @@ def _load_adapter_model(
     tokenizer = AutoTokenizer.from_pretrained(folder)
     with quiet_peft_wrapping():
         model = PeftModel.from_pretrained(base, folder)
+    if merge:
+        model = model.merge_and_unload()
     model.eval()
     return model, tokenizer
 

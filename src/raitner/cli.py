@@ -295,6 +295,14 @@ def _build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="decode with the model alone, not with the vote its folder sets",
         )
+        command.add_argument(
+            "--no-merge-lora",
+            dest="merge_lora",
+            action="store_false",
+            help="keep a model folder's LoRA adapter apart from the base weights (slower; by "
+            "default its update is merged in once at load, the same answers up to float "
+            "rounding)",
+        )
         command.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda if available)")
         command.add_argument(
             "--batch-size", type=_positive_int, default=16, help="questions per forward"
@@ -780,6 +788,7 @@ def _loader_options(args: argparse.Namespace, pool=None) -> dict:
         "close_lists": args.close_lists,
         "vote_with": [] if args.no_vote else args.vote_with,
         "min_votes": args.min_votes,
+        "merge_lora": args.merge_lora,
     }
 
 
