@@ -25,42 +25,25 @@ Run: ``python benchmarks/lora_merge_inference.py --data-root ../shared/data``
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import shlex
 import sys
 import time
 
-BENCHMARKS = (
-    "crossner_ai",
-    "crossner_literature",
-    "crossner_music",
-    "crossner_politics",
-    "crossner_science",
-    "mit_movie",
-    "mit_restaurant",
-)
+from zero_shot_workload import add_workload_arguments, load_workload
+
 SETTINGS = ("apart", "merged")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="default: the packaged fine-tuned model")
-    parser.add_argument("--data-root", default=os.environ.get("RAITNER_DATA"))
-    parser.add_argument("--benchmarks", default=",".join(BENCHMARKS))
-    parser.add_argument("--per-benchmark", type=int, default=10, help="texts per benchmark")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=16, help="questions per forward")
+    add_workload_arguments(parser, per_benchmark=10)
     parser.add_argument("--block", type=int, default=5, help="texts per turn of each setting")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
     args = parser.parse_args(argv)
 
     import torch
 
     from raitner.api import OpenNER
-    from raitner.evaluate.runner import seeded_subset
-    from raitner.io.registry import get_benchmark
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -77,14 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if kinds["apart"] == kinds["merged"]:
         print(f"the model is not a LoRA folder ({kinds['apart']}): nothing to merge")
         return 2
-    texts: list[str] = []
-    labels: list[list[str]] = []
-    for name in args.benchmarks.split(","):
-        spec = get_benchmark(name)
-        chosen = seeded_subset(spec.load("test", args.data_root), args.per_benchmark, args.seed)
-        types = [t for t in spec.types if t != "misc"]
-        texts += [example.text for example in chosen]
-        labels += [types] * len(chosen)
+    texts, labels = load_workload(args)
 
     predictor = models["apart"].predictor
     # warm-up (first forwards allocate): a few questions each, untimed
