@@ -183,26 +183,32 @@ def compare_evaluations(
     rows_a = {run: pair.rows_a for run, pair in enumerate(loaded, start=1)}
     rows_b = {run: pair.rows_b for run, pair in enumerate(loaded, start=1)}
     interval = paired_bootstrap(rows_a, rows_b, resamples=resamples, level=confidence)
-    names = sorted(rows_a[1])
+    names = sorted(first.texts)
+    scores = [
+        (
+            {name: _f1_points(pair.rows_a[name]) for name in names},
+            {name: _f1_points(pair.rows_b[name]) for name in names},
+        )
+        for pair in loaded
+    ]
     runs = []
-    for run, ((pair_a, pair_b), pair) in enumerate(zip(pairs, loaded, strict=True), start=1):
-        a_scores = {name: _f1_points(rows_a[run][name]) for name in names}
-        b_scores = {name: _f1_points(rows_b[run][name]) for name in names}
+    for (pair_a, pair_b), pair, (a_scores, b_scores) in zip(pairs, loaded, scores, strict=True):
+        a_avg = sum(a_scores.values()) / len(names)
+        b_avg = sum(b_scores.values()) / len(names)
         runs.append(
             {
                 "a": {"folder": str(pair_a), "model": pair.model_a},
                 "b": {"folder": str(pair_b), "model": pair.model_b},
-                "a_scores": a_scores,
-                "b_scores": b_scores,
-                "a_avg": sum(a_scores.values()) / len(names),
-                "b_avg": sum(b_scores.values()) / len(names),
+                "a_avg": a_avg,
+                "b_avg": b_avg,
+                "delta": b_avg - a_avg,
             }
         )
     per_benchmark = {
         name: {
             "texts": len(first.texts[name]),
-            "a": sum(entry["a_scores"][name] for entry in runs) / len(runs),
-            "b": sum(entry["b_scores"][name] for entry in runs) / len(runs),
+            "a": sum(a_scores[name] for a_scores, _ in scores) / len(scores),
+            "b": sum(b_scores[name] for _, b_scores in scores) / len(scores),
         }
         for name in names
     }
@@ -220,16 +226,7 @@ def compare_evaluations(
         "confidence": confidence,
         "resamples": resamples,
         "significant": interval.excludes_zero(),
-        "runs": [
-            {
-                "a": entry["a"],
-                "b": entry["b"],
-                "a_avg": entry["a_avg"],
-                "b_avg": entry["b_avg"],
-                "delta": entry["b_avg"] - entry["a_avg"],
-            }
-            for entry in runs
-        ],
+        "runs": runs,
     }
 
 
