@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from raitner.cli import main
+from raitner.io.user_files import read_user_file
 
 
 def _records(path):
@@ -311,6 +312,15 @@ def test_predict_writes_one_record_per_line(tmp_path, tiny_model_dir, capsys):
     for record, line in zip(records, lines, strict=True):
         for entity in record["entities"]:
             assert line["text"][entity["start"] : entity["end"]] == entity["text"]
+    # the predictions read back as an annotated file (to correct, train on or evaluate)
+    examples = read_user_file(output)
+    assert [(ex.id, ex.text) for ex in examples] == [
+        ("a", lines[0]["text"]),
+        ("1", lines[1]["text"]),
+    ]
+    assert [ex.label_set for ex in examples] == [("person", "location"), ("person",)]
+    for example, record in zip(examples, records, strict=True):
+        assert [e.to_dict() for e in example.entities] == record["entities"]
 
 
 def test_predict_reads_plain_text_one_text_a_line(tmp_path, tiny_model_dir, capsys):

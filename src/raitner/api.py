@@ -159,7 +159,7 @@ class OpenNER:
     embedded default) or :meth:`from_model` (a model already in memory); the constructor takes
     any :class:`~raitner.infer.backends.GenerationBackend`.
 
-    ``pool`` (Examples or a raitner JSONL path) enables ``examples="pool"``: on-demand
+    ``pool`` (Examples or the path of an annotated file) enables ``examples="pool"``: on-demand
     retrieval of in-context examples with ``retrieval`` (a ``RetrievalConfig`` or its dict;
     default: the model's training settings from ``raitner.json``, else NN with k=2).
 

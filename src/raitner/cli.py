@@ -145,10 +145,10 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "inputs",
         nargs="+",
-        help="BENCHMARK:SPLIT, an annotated file (raitner .jsonl, UniversalNER .json, or "
-        "token/tag columns: .conll .bio .iob .iob2 .bioes .tsv .txt), or sample:NAME (packaged "
-        "sample); append @N for a seeded subset of N examples of that source "
-        "(conll2003:train@500)",
+        help="BENCHMARK:SPLIT, an annotated file (span .jsonl as raitner, doccano or Prodigy "
+        "write it, UniversalNER .json, or token/tag columns: .conll .bio .iob .iob2 .bioes "
+        ".tsv .txt), or sample:NAME (packaged sample); append @N for a seeded subset of N "
+        "examples of that source (conll2003:train@500)",
     )
     build.add_argument("--output", "-o", required=True, type=Path, help="dataset .jsonl to write")
     build.add_argument("--mode", choices=["vanilla", "ra-it"], default="ra-it")
@@ -310,9 +310,9 @@ def _build_parser() -> argparse.ArgumentParser:
         command.add_argument("--lang", choices=["en", "zh"], help="template language (base models)")
         command.add_argument(
             "--pool",
-            help="annotated examples to retrieve in-context examples from: raitner .jsonl, "
-            "UniversalNER .json or token/tag columns (.conll, .bio, .tsv, …); enables "
-            "--examples pool",
+            help="annotated examples to retrieve in-context examples from: span .jsonl "
+            "(raitner, doccano, Prodigy), UniversalNER .json or token/tag columns (.conll, "
+            ".bio, .tsv, …); enables --examples pool",
         )
         _add_label_names(
             command, "of the annotated files read: --pool FILE, and eval's --benchmarks FILE"
@@ -346,7 +346,8 @@ def _build_parser() -> argparse.ArgumentParser:
             "Input: JSONL lines with a 'text' (and optional 'id', 'labels' / 'label_set'), or "
             "any other file as plain text, one text per non-empty line (ids <file stem>:<line>, "
             "types from --labels); output: one JSON line per text with its 'id', 'entities', "
-            "raw 'answers' and unaligned mentions."
+            "the types asked ('label_set'), raw 'answers' and unaligned mentions; it reads back "
+            "as an annotated .jsonl (raitner build, eval, --pool)."
         ),
     )
     predict.add_argument("input", type=Path)
@@ -424,7 +425,8 @@ def _build_parser() -> argparse.ArgumentParser:
         default="crossner_ai,crossner_literature,crossner_music,crossner_politics,"
         "crossner_science,mit_movie,mit_restaurant",
         help="comma-separated benchmark names (default: the paper's 7 English ones) or "
-        "annotated files (raitner .jsonl, UniversalNER .json, token/tag columns such as .conll "
+        "annotated files (span .jsonl as raitner, doccano or Prodigy write it, UniversalNER "
+        ".json, token/tag columns such as .conll "
         "or .bio), each asked about the types of its entities and named by its file name",
     )
     evaluate.add_argument("--split", default="test")
@@ -567,6 +569,7 @@ def _data_stats(args: argparse.Namespace) -> int:
             "entities_per_type": dict(per_type.most_common()),
             "repaired_tags": read_stats.repaired_tags,
             "unfound_mentions": read_stats.unfound_mentions,
+            "trimmed_spans": read_stats.trimmed_spans,
             "skipped": read_stats.skipped,
         }
     if args.json:
@@ -582,6 +585,10 @@ def _data_stats(args: argparse.Namespace) -> int:
             f"(max {row['max_chars']}), repaired tags {row['repaired_tags']}, "
             f"unfound mentions {row['unfound_mentions']}"
         )
+        if row["trimmed_spans"]:
+            print(f"      mentions trimmed of surrounding spaces: {row['trimmed_spans']}")
+        for reason, count in row["skipped"].items():
+            print(f"      left out ({reason}): {count}")
         for label, count in row["entities_per_type"].items():
             print(f"      {count:>7}  {label}")
     return 0

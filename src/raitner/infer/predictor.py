@@ -116,10 +116,13 @@ class TextPrediction:
         return {label: template.render_answer(list(found)) for label, found in mentions.items()}
 
     def to_record(self, template: Template | None = None) -> dict[str, Any]:
-        """A JSON-ready summary: entities, raw answers, unaligned mentions, parse statuses."""
+        """A JSON-ready summary: entities, the types asked (``label_set``, so that a type
+        without entities reads back as a true negative), raw answers, unaligned mentions, parse
+        statuses."""
         return {
             "text": self.text,
             "entities": self.to_dicts(),
+            "label_set": list(self.labels),
             "answers": self.raw_answers(template),
             "unaligned": [list(pair) for pair in self.unaligned],
             "statuses": [str(answer.status) for answer in self.answers],
@@ -129,7 +132,7 @@ class TextPrediction:
 
 
 def load_pool(pool: Sequence[Example] | str | Path) -> list[Example]:
-    """Examples from a list, or from an annotated file (raitner JSONL, UniversalNER JSON or
+    """Examples from a list, or from an annotated file (span JSONL, UniversalNER JSON or
     token/tag columns: :mod:`raitner.io.user_files`); ids must be unique (retrieval returns
     ids)."""
     if isinstance(pool, (str, Path)):

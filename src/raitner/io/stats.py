@@ -13,6 +13,8 @@ class ReadStats:
     repaired_tags: int = 0
     #: listed mentions that could not be found in their text (dropped, see ``io.mentions``).
     unfound_mentions: int = 0
+    #: mentions whose offsets took in spaces at either end, trimmed to the mention (span JSONL).
+    trimmed_spans: int = 0
     #: records skipped with the reason as key (e.g. empty text).
     skipped: dict[str, int] = field(default_factory=dict)
 

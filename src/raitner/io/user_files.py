@@ -1,6 +1,7 @@
 """Annotated files a user names on the command line, read by their extension.
 
-* ``.jsonl``: raitner's own format (:mod:`raitner.io.jsonl`);
+* ``.jsonl``: one text a line with its mentions as character offsets, in raitner's own
+  format, doccano's or Prodigy's (:mod:`raitner.io.span_jsonl`);
 * ``.json``: UniversalNER conversations (:mod:`raitner.io.uniner`);
 * ``.conll``, ``.bio``, ``.iob``, ``.iob2``, ``.bioes``, ``.tsv``, ``.txt``: token/tag columns,
   one token a line and a blank line between sentences (:mod:`raitner.io.conll`). The token is
@@ -10,7 +11,8 @@
   (characters joined with nothing), any other English (tokens joined by single spaces).
 
 Example ids are ``<file stem>:<n>`` for column and conversation files (their own formats carry
-no ids), so two files of one training mix never share an id.
+no ids); JSONL lines keep raitner's ``id`` and are otherwise named after their file too
+(:mod:`raitner.io.span_jsonl`), so two files of one training mix never share an id.
 """
 
 from __future__ import annotations
@@ -78,9 +80,9 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
         raise RaitnerError(f"input file {path} not found")
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        from raitner.io.jsonl import read_examples
+        from raitner.io.span_jsonl import read_span_jsonl
 
-        return list(read_examples(path))
+        return read_span_jsonl(path, stats)
     if suffix == ".json":
         from raitner.io.uniner import read_uniner_conversations
 
@@ -103,7 +105,7 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
             )
         )
     raise RaitnerError(
-        f"cannot read {path}: expected one of {', '.join(SUFFIXES)} (raitner JSONL, "
+        f"cannot read {path}: expected one of {', '.join(SUFFIXES)} (span-annotated JSONL, "
         "UniversalNER conversation JSON, or token/tag columns)"
     )
 

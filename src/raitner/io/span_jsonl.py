@@ -1,0 +1,195 @@
+"""Span-annotated JSONL files: one text a line with its mentions as character offsets, in the
+shapes that raitner and the common annotation tools write. The shape is recognised line by line:
+
+* raitner's own (:mod:`raitner.io.jsonl`): ``{"id", "text", "lang", "entities": [{"start",
+  "end", "text", "label"}], "label_set"}``, where ``id``, ``lang``, ``label_set`` and a
+  mention's ``text`` may be left out (a mention's text, when given, must be the text there);
+* doccano's sequence-labelling export: ``{"text", "label": [[start, end, "TYPE"], …]}``
+  (``"labels"`` in older releases), or with relation labelling switched on
+  ``{"text", "entities": [{"start_offset", "end_offset", "label"}], "relations": […]}``;
+* Prodigy's and spaCy's span records: ``{"text", "spans": [{"start", "end", "label"}],
+  "answer"}``; lines answered ``reject`` or ``ignore`` are left out and counted
+  (``ReadStats.skipped``).
+
+Offsets are Python string indices with ``end`` exclusive. Spaces an annotator selected at
+either end of a mention are trimmed off it and counted (``ReadStats.trimmed_spans``); a mention
+of nothing but spaces is left out and counted in ``ReadStats.skipped``.
+
+Ids: a raitner-shaped line keeps its ``id``; a line in a tool's shape gets ``<file stem>:<its
+id>`` (tools number their own records, so two exports would clash); a line without one gets
+``<file stem>:<n>``, n counting the file's non-blank lines from 0. A line without ``lang`` takes
+the file's language, read from its texts as for the other annotated files (mostly CJK
+characters: ``zh``, else ``en``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from raitner.errors import DataFormatError, SchemaError
+from raitner.io.jsonl import iter_jsonl
+from raitner.io.stats import ReadStats
+from raitner.schema import Entity, Example
+
+#: what one line must look like, for error messages
+EXPECTED_SHAPES = (
+    'expected "text" and mentions as "entities": [{start, end, label}] (raitner), '
+    '"label": [[start, end, label]] (doccano) or "spans": [{start, end, label}] (Prodigy)'
+)
+#: Prodigy answers whose lines are not annotations
+_NOT_ACCEPTED = ("reject", "ignore")
+#: texts read to tell the language of a file whose lines do not say it
+_SNIFFED_TEXTS = 200
+
+
+@dataclass
+class _Line:
+    number: int
+    id: str
+    text: str
+    lang: str | None
+    spans: list[tuple[int, int, str | None, str]]  # start, end, mention text if given, label
+    label_set: tuple[str, ...]
+    meta: dict[str, Any]
+
+
+def read_span_jsonl(path: str | Path, stats: ReadStats | None = None) -> list[Example]:
+    """The examples of a span-annotated JSONL file (see the module docstring); a line that
+    fits none of the shapes raises ``DataFormatError`` naming the file, line and what was
+    expected."""
+    from raitner.io.user_files import text_lang
+
+    path = Path(path)
+    stats = stats if stats is not None else ReadStats()
+    lines: list[_Line] = []
+    for index, (number, record) in enumerate(iter_jsonl(path)):
+        line = _read_line(path, number, index, record, stats)
+        if line is not None:
+            lines.append(line)
+    unsaid = [line.text for line in lines if line.lang is None][:_SNIFFED_TEXTS]
+    file_lang = text_lang(unsaid) if unsaid else "en"
+    examples = []
+    for line in lines:
+        try:
+            entities = [_entity(line.text, span, stats) for span in line.spans]
+            example = Example(
+                id=line.id,
+                text=line.text,
+                lang=line.lang or file_lang,
+                entities=[entity for entity in entities if entity is not None],
+                label_set=line.label_set,
+                meta=line.meta,
+            )
+        except SchemaError as err:
+            raise DataFormatError(path, line.number, f"invalid example: {err}") from None
+        stats.examples += 1
+        stats.entities += len(example.entities)
+        examples.append(example)
+    return examples
+
+
+def _read_line(
+    path: Path, number: int, index: int, record: dict[str, Any], stats: ReadStats
+) -> _Line | None:
+    def fail(message: str) -> DataFormatError:
+        return DataFormatError(path, number, message)
+
+    text = record.get("text")
+    if not isinstance(text, str):
+        found = "no" if text is None else f"a {type(text).__name__} as"
+        raise fail(f'{EXPECTED_SHAPES}; found {found} "text"')
+    answer = record.get("answer")
+    if answer in _NOT_ACCEPTED:
+        stats.skip(f"answer {answer}")
+        return None
+    lang = record.get("lang")
+    if lang is not None and lang not in ("en", "zh"):
+        raise fail(f"lang must be 'en' or 'zh', got {lang!r}")
+    keys = [key for key in ("entities", "label", "labels", "spans") if key in record]
+    if len(keys) > 1:
+        raise fail(f"mentions given twice, as {' and '.join(keys)}; {EXPECTED_SHAPES}")
+    key = keys[0] if keys else None
+    mentions = record.get(key, []) if key else []
+    if not isinstance(mentions, list):
+        raise fail(f'"{key}" must be a list; {EXPECTED_SHAPES}')
+    spans = [_span(fail, key, position, mention) for position, mention in enumerate(mentions)]
+    tool_shaped = key in ("label", "labels", "spans") or any(
+        isinstance(m, dict) and "start_offset" in m for m in mentions
+    )
+    if "id" in record and not tool_shaped:
+        example_id = str(record["id"])
+    elif "id" in record:
+        example_id = f"{path.stem}:{record['id']}"
+    else:
+        example_id = f"{path.stem}:{index}"
+    label_set = record.get("label_set", ())
+    if not isinstance(label_set, list | tuple) or not all(
+        isinstance(label, str) and label for label in label_set
+    ):
+        raise fail('"label_set" must be a list of type names')
+    meta = record.get("meta", {})
+    return _Line(
+        number=number,
+        id=example_id,
+        text=text,
+        lang=lang,
+        spans=spans,
+        label_set=tuple(label_set),
+        meta=dict(meta) if isinstance(meta, dict) else {"meta": meta},
+    )
+
+
+def _span(fail, key: str, position: int, mention: Any) -> tuple[int, int, str | None, str]:
+    """(start, end, mention text or None, label) of one listed mention."""
+    where = f'"{key}" item {position}'
+    if isinstance(mention, list):
+        if len(mention) != 3:
+            raise fail(f"{where}: expected [start, end, label], got {mention!r}")
+        start, end, label = mention
+        given = None
+    elif isinstance(mention, dict):
+        if "start_offset" in mention:
+            start, end = mention.get("start_offset"), mention.get("end_offset")
+        else:
+            start, end = mention.get("start"), mention.get("end")
+        label, given = mention.get("label"), mention.get("text")
+    else:
+        shapes = "{start, end, label} or [start, end, label]"
+        raise fail(f"{where}: expected {shapes}, got {mention!r}")
+    if not (_is_offset(start) and _is_offset(end)):
+        raise fail(f"{where}: start and end must be whole numbers, got {start!r} and {end!r}")
+    if not isinstance(label, str) or not label:
+        raise fail(f"{where}: expected a type name as label, got {label!r}")
+    if given is not None and not isinstance(given, str):
+        raise fail(f"{where}: the mention's text must be a string, got {given!r}")
+    return int(start), int(end), given, label
+
+
+def _is_offset(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _entity(text: str, span: tuple[int, int, str | None, str], stats: ReadStats) -> Entity | None:
+    """The mention at ``span``, its surrounding spaces trimmed; None when only spaces."""
+    start, end, given, label = span
+    if not (0 <= start < end <= len(text)):
+        raise SchemaError(
+            f"mention [{start}, {end}) ({label}) lies outside the text's {len(text)} characters"
+        )
+    found = text[start:end]
+    if given is not None and given != found:
+        raise SchemaError(
+            f"mention {given!r} ({label}) at [{start}, {end}) does not match the text there "
+            f"({found!r})"
+        )
+    stripped = found.strip()
+    if not stripped:
+        stats.skip("mention of only spaces")
+        return None
+    if stripped != found:
+        stats.trimmed_spans += 1
+        start += len(found) - len(found.lstrip())
+        end = start + len(stripped)
+    return Entity(start, end, stripped, label)
