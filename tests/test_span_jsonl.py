@@ -159,3 +159,53 @@ def test_two_doccano_exports_mix_and_train_without_id_clashes(tmp_path, capsys):
 
     assert main(["data", "stats", str(_write(tmp_path / "c.jsonl", [records[0]]))]) == 0
     assert "1 examples, 2 entities" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("shape", ["doccano", "prodigy"])
+def test_export_for_an_annotation_tool_reads_back_with_the_same_mentions(tmp_path, shape):
+    source = _write(
+        tmp_path / "gold.jsonl",
+        [
+            {
+                "id": "n1",
+                "text": "Alice met Bob in Paris.",
+                "entities": [
+                    {"start": 0, "end": 5, "label": "person"},
+                    {"start": 17, "end": 22, "label": "city"},
+                ],
+                "label_set": ["person", "city", "date"],
+            },
+            {
+                "id": "n2",
+                "text": "北京很大。",
+                "lang": "zh",
+                "entities": [
+                    {"start": 0, "end": 2, "label": "地名"},
+                ],
+            },
+        ],
+    )
+    out = tmp_path / f"for-{shape}.jsonl"
+    assert main(["data", "export", str(source), "-o", str(out), "--shape", shape]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["meta"]["id"] for r in records] == ["n1", "n2"]
+    if shape == "doccano":
+        assert records[0]["label"] == [[0, 5, "person"], [17, 22, "city"]]
+    else:
+        assert records[0]["spans"][1] == {"start": 17, "end": 22, "label": "city"}
+    original, exported = read_user_file(source), read_user_file(out)
+    assert [(ex.text, ex.entities) for ex in exported] == [
+        (ex.text, ex.entities) for ex in original
+    ]
+    assert [ex.label_set for ex in exported] == [(), ()]  # the tools' shapes have no label set
+
+
+def test_export_in_raitner_shape_keeps_everything(tmp_path):
+    examples = [
+        Example("a", "Paris is big", "en", [Entity(0, 5, "Paris", "city")], ("city", "person")),
+    ]
+    source = tmp_path / "in.jsonl"
+    write_examples(source, examples)
+    out = tmp_path / "out.jsonl"
+    assert main(["data", "export", str(source), "-o", str(out)]) == 0
+    assert list(read_examples(out)) == examples

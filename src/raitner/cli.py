@@ -51,12 +51,23 @@ def _build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="machine-readable output")
     _add_data_root(stats)
     export = data_commands.add_parser(
-        "export", help="write a benchmark split or an annotated file as raitner JSONL"
+        "export",
+        help="write a benchmark split or an annotated file as span JSONL (raitner's, or "
+        "doccano's or Prodigy's to import there)",
     )
     export.add_argument(
-        "source", help="BENCHMARK:SPLIT or an annotated file (token/tag columns, .json …)"
+        "source",
+        help="BENCHMARK:SPLIT or an annotated file (token/tag columns, .json, a predictions "
+        ".jsonl of raitner predict …)",
     )
     export.add_argument("--output", "-o", required=True, type=Path)
+    export.add_argument(
+        "--shape",
+        choices=["raitner", "doccano", "prodigy"],
+        default="raitner",
+        help="raitner (default; keeps ids and label sets), doccano ({text, label: [[start, "
+        "end, type]]}) or prodigy ({text, spans}); the last two keep the id in meta",
+    )
     _add_data_root(export)
 
     distill = commands.add_parser(
@@ -595,10 +606,11 @@ def _data_stats(args: argparse.Namespace) -> int:
 
 
 def _data_export(args: argparse.Namespace) -> int:
-    from raitner.io.jsonl import write_examples
+    from raitner.io.span_jsonl import write_span_jsonl
     from raitner.sources import load_source
 
-    count = write_examples(args.output, load_source(args.source, args.data_root))
+    examples = load_source(args.source, args.data_root)
+    count = write_span_jsonl(args.output, examples, args.shape)
     print(f"wrote {count} examples to {args.output}")
     return 0
 

@@ -24,10 +24,13 @@ characters: ``zh``, else ``en``).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from raitner.atomic import atomic_write
 from raitner.errors import DataFormatError, SchemaError
 from raitner.io.jsonl import iter_jsonl
 from raitner.io.stats import ReadStats
@@ -38,6 +41,8 @@ EXPECTED_SHAPES = (
     'expected "text" and mentions as "entities": [{start, end, label}] (raitner), '
     '"label": [[start, end, label]] (doccano) or "spans": [{start, end, label}] (Prodigy)'
 )
+#: the shapes :func:`write_span_jsonl` writes
+SHAPES = ("raitner", "doccano", "prodigy")
 #: Prodigy answers whose lines are not annotations
 _NOT_ACCEPTED = ("reject", "ignore")
 #: texts read to tell the language of a file whose lines do not say it
@@ -193,3 +198,31 @@ def _entity(text: str, span: tuple[int, int, str | None, str], stats: ReadStats)
         start += len(found) - len(found.lstrip())
         end = start + len(stripped)
     return Entity(start, end, stripped, label)
+
+
+def write_span_jsonl(path: str | Path, examples: Iterable[Example], shape: str = "raitner") -> int:
+    """Write examples atomically in one of :data:`SHAPES`, for an annotation tool to import
+    (to correct a model's predictions, say); returns how many were written.
+
+    doccano's and Prodigy's shapes carry the id in ``meta`` and have no place for a label set
+    (the types annotated but absent): raitner's keeps everything.
+    """
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; expected one of {', '.join(SHAPES)}")
+    count = 0
+    with atomic_write(path) as handle:
+        for example in examples:
+            handle.write(json.dumps(_shaped(example, shape), ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def _shaped(example: Example, shape: str) -> dict[str, Any]:
+    if shape == "raitner":
+        return example.to_dict()
+    meta = {"id": example.id, **example.meta}
+    if shape == "doccano":
+        label = [[e.start, e.end, e.label] for e in example.entities]
+        return {"text": example.text, "label": label, "meta": meta}
+    spans = [{"start": e.start, "end": e.end, "label": e.label} for e in example.entities]
+    return {"text": example.text, "spans": spans, "meta": meta}
