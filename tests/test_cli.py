@@ -401,6 +401,44 @@ def test_predict_bad_line_names_file_and_line(tmp_path, tiny_model_dir, capsys):
     assert not output.exists()
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ({"text": "ok", "labels": [[0, 2, "LOC"]]}, "'labels' must be a list of type names"),
+        ({"text": "ok", "label_set": ["person", 3]}, "'label_set' must be a list of type names"),
+        ({"text": "ok", "labels": {"person": 1}}, "'labels' must be a list of type names"),
+    ],
+)
+def test_predict_checks_the_types_of_each_line_before_loading_a_model(
+    tmp_path, capsys, line, message
+):
+    source = tmp_path / "texts.jsonl"
+    source.write_text(json.dumps({"text": "fine", "labels": ["person"]}) + "\n" + json.dumps(line))
+    output = tmp_path / "out.jsonl"
+    args = ["predict", str(source), "-o", str(output), "--model", str(tmp_path / "none")]
+    assert main(args) == 2
+    assert f"{source}:2: {message}" in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_predict_takes_a_lines_types_as_a_list_or_a_comma_separated_string(tmp_path):
+    from raitner.cli import _read_predict_input
+
+    source = tmp_path / "texts.jsonl"
+    lines = [
+        {"id": "a", "text": "x", "labels": "person, location"},
+        {"text": "y", "label_set": ["city"]},
+        {"text": "z"},
+    ]
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rows = _read_predict_input(source, ["organization"])
+    assert [(r["id"], r["labels"]) for r in rows] == [
+        ("a", ["person", "location"]),
+        ("1", ["city"]),
+        ("2", ["organization"]),
+    ]
+
+
 def test_extract_prints_entities_as_json_lines(tiny_model_dir, capsys):
     text = "Barack Obama visited Paris ."
     args = ["extract", text, "--labels", "person,location", "--model", str(tiny_model_dir)]

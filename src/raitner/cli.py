@@ -857,9 +857,19 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
     for number, record in iter_jsonl(path):
         if not isinstance(record.get("text"), str):
             raise DataFormatError(path, number, "expected a string field 'text'")
-        labels = record.get("labels") or record.get("label_set") or default_labels
+        key = "labels" if record.get("labels") else "label_set"
+        labels = record.get(key) or default_labels
+        if isinstance(labels, str):  # "person, location", as --labels takes them
+            labels = [label.strip() for label in labels.split(",") if label.strip()]
         if not labels:
             raise DataFormatError(path, number, "no 'labels' on the line and no --labels given")
+        if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+            raise DataFormatError(
+                path,
+                number,
+                f"'{key}' must be a list of type names (or one string of them, comma-separated), "
+                f"got {json.dumps(labels, ensure_ascii=False)[:80]}",
+            )
         rows.append(
             {"id": str(record.get("id", len(rows))), "text": record["text"], "labels": labels}
         )
