@@ -107,6 +107,10 @@ def test_documents_from_jsonl_and_text_files(tmp_path: Path) -> None:
     plain = tmp_path / "docs.txt"
     plain.write_text("First doc.\n\nSecond doc.\n", encoding="utf-8")
     assert list(read_documents(plain)) == [("docs:1", "First doc."), ("docs:3", "Second doc.")]
+    plain.write_text("\ufeffFirst doc.\n", encoding="utf-8")  # a Windows editor's byte-order mark
+    assert list(read_documents(plain)) == [("docs:1", "First doc.")]
+    jsonl.write_text('\ufeff{"text": "One."}\n', encoding="utf-8")
+    assert list(read_documents(jsonl)) == [("docs:1", "One.")]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "ok"}\n{"body": "no text"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad.jsonl:2: expected a string field 'text'"):

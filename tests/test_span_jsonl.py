@@ -209,3 +209,12 @@ def test_export_in_raitner_shape_keeps_everything(tmp_path):
     out = tmp_path / "out.jsonl"
     assert main(["data", "export", str(source), "-o", str(out)]) == 0
     assert list(read_examples(out)) == examples
+
+
+def test_a_byte_order_mark_opening_the_file_is_skipped(tmp_path):
+    path = tmp_path / "windows.jsonl"
+    path.write_bytes(
+        b"\xef\xbb\xbf" + json.dumps({"text": "Rome", "label": [[0, 4, "city"]]}).encode()
+    )
+    (example,) = read_user_file(path)
+    assert (example.text, example.entities) == ("Rome", [Entity(0, 4, "Rome", "city")])

@@ -70,7 +70,7 @@ def read_documents(path: str | Path, text_field: str = "text") -> Iterator[tuple
                 raise DataFormatError(path, number, f"expected a string field {text_field!r}")
             yield str(record.get("id", f"{path.stem}:{number}")), text
         return
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 yield f"{path.stem}:{number}", line.rstrip("\n")

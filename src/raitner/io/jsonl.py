@@ -13,8 +13,9 @@ from raitner.schema import Example
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each non-blank line; a line that is not a JSON object
-    raises ``DataFormatError`` naming the file and line."""
-    with open(path, encoding="utf-8") as handle:
+    raises ``DataFormatError`` naming the file and line. A byte-order mark opening the file (as
+    some Windows tools write) is skipped."""
+    with open(path, encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
