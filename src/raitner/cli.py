@@ -157,7 +157,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "inputs",
         nargs="+",
         help="BENCHMARK:SPLIT, an annotated file (span .jsonl as raitner, doccano or Prodigy "
-        "write it, UniversalNER .json, or token/tag columns: .conll .bio .iob .iob2 .bioes "
+        "write it, UniversalNER or Label Studio .json, or token/tag columns: .conll .bio .iob "
+        ".iob2 .bioes "
         ".tsv .txt), or sample:NAME (packaged sample); append @N for a seeded subset of N "
         "examples of that source (conll2003:train@500)",
     )
@@ -322,7 +323,8 @@ def _build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--pool",
             help="annotated examples to retrieve in-context examples from: span .jsonl "
-            "(raitner, doccano, Prodigy), UniversalNER .json or token/tag columns (.conll, "
+            "(raitner, doccano, Prodigy), UniversalNER or Label Studio .json or token/tag "
+            "columns (.conll, "
             ".bio, .tsv, …); enables --examples pool",
         )
         _add_label_names(
@@ -581,6 +583,7 @@ def _data_stats(args: argparse.Namespace) -> int:
             "repaired_tags": read_stats.repaired_tags,
             "unfound_mentions": read_stats.unfound_mentions,
             "trimmed_spans": read_stats.trimmed_spans,
+            "realigned_spans": read_stats.realigned_spans,
             "skipped": read_stats.skipped,
         }
     if args.json:
@@ -598,6 +601,8 @@ def _data_stats(args: argparse.Namespace) -> int:
         )
         if row["trimmed_spans"]:
             print(f"      mentions trimmed of surrounding spaces: {row['trimmed_spans']}")
+        if row["realigned_spans"]:
+            print(f"      mentions moved to where their text is: {row['realigned_spans']}")
         for reason, count in row["skipped"].items():
             print(f"      left out ({reason}): {count}")
         for label, count in row["entities_per_type"].items():

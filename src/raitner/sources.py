@@ -1,8 +1,8 @@
 """Resolving the data a command names: ``benchmark:split``, an annotated file (span JSONL as
-raitner, doccano or Prodigy write it, UniversalNER conversation JSON or token/tag columns:
-:mod:`raitner.io.user_files`), or a packaged sample (``sample:NAME``), each optionally
-followed by ``@N`` for a seeded random subset of N of its examples (``ontonotes:dev@600``),
-kept in their original order.
+raitner, doccano or Prodigy write it, UniversalNER conversation or Label Studio JSON, or
+token/tag columns: :mod:`raitner.io.user_files`), or a packaged sample (``sample:NAME``),
+each optionally followed by ``@N`` for a seeded random subset of N of its examples
+(``ontonotes:dev@600``), kept in their original order.
 
 A training mix is a list of such specs; ``@N`` lets each source contribute its own share
 (the same seed always picks the same subset of a source).

@@ -132,9 +132,9 @@ class TextPrediction:
 
 
 def load_pool(pool: Sequence[Example] | str | Path) -> list[Example]:
-    """Examples from a list, or from an annotated file (span JSONL, UniversalNER JSON or
-    token/tag columns: :mod:`raitner.io.user_files`); ids must be unique (retrieval returns
-    ids)."""
+    """Examples from a list, or from an annotated file (span JSONL, UniversalNER or Label
+    Studio JSON, token/tag columns: :mod:`raitner.io.user_files`); ids must be unique
+    (retrieval returns ids)."""
     if isinstance(pool, (str, Path)):
         from raitner.io.user_files import read_user_file
 

@@ -25,6 +25,7 @@ characters: ``zh``, else ``en``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,10 @@ def read_span_jsonl(path: str | Path, stats: ReadStats | None = None) -> list[Ex
     examples = []
     for line in lines:
         try:
-            entities = [_entity(line.text, span, stats) for span in line.spans]
+            entities = [
+                entity_at(line.text, start, end, label, stats, given=given)
+                for start, end, given, label in line.spans
+            ]
             example = Example(
                 id=line.id,
                 text=line.text,
@@ -163,7 +167,7 @@ def _span(fail, key: str, position: int, mention: Any) -> tuple[int, int, str | 
     else:
         shapes = "{start, end, label} or [start, end, label]"
         raise fail(f"{where}: expected {shapes}, got {mention!r}")
-    if not (_is_offset(start) and _is_offset(end)):
+    if not (is_offset(start) and is_offset(end)):
         raise fail(f"{where}: start and end must be whole numbers, got {start!r} and {end!r}")
     if not isinstance(label, str) or not label:
         raise fail(f"{where}: expected a type name as label, got {label!r}")
@@ -172,18 +176,43 @@ def _span(fail, key: str, position: int, mention: Any) -> tuple[int, int, str | 
     return int(start), int(end), given, label
 
 
-def _is_offset(value: Any) -> bool:
+def is_offset(value: Any) -> bool:
+    """A whole number that is not a bool (JSON true/false would pass ``isinstance(int)``)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _entity(text: str, span: tuple[int, int, str | None, str], stats: ReadStats) -> Entity | None:
-    """The mention at ``span``, its surrounding spaces trimmed; None when only spaces."""
-    start, end, given, label = span
-    if not (0 <= start < end <= len(text)):
+def entity_at(
+    text: str,
+    start: int,
+    end: int,
+    label: str,
+    stats: ReadStats,
+    given: str | None = None,
+    realign: bool = False,
+) -> Entity | None:
+    """The mention of ``label`` at ``[start, end)`` of ``text``, its surrounding spaces trimmed;
+    None when it is only spaces.
+
+    ``given`` is the mention's text as the file states it: it must be the text there, or with
+    ``realign`` (for tools that count offsets in UTF-16 units, where a character outside the
+    basic plane counts twice) the occurrence of ``given`` nearest to ``start`` is taken
+    (``ReadStats.realigned_spans``), and a mention found nowhere is left out
+    (``ReadStats.unfound_mentions``).
+    """
+    found = text[start:end] if 0 <= start < end <= len(text) else None
+    if given is not None and given != found and realign and given:
+        starts = [m.start() for m in re.finditer(re.escape(given), text)]
+        if not starts:
+            stats.unfound_mentions += 1
+            return None
+        start = min(starts, key=lambda position: abs(position - start))
+        end = start + len(given)
+        found = given
+        stats.realigned_spans += 1
+    if found is None:
         raise SchemaError(
             f"mention [{start}, {end}) ({label}) lies outside the text's {len(text)} characters"
         )
-    found = text[start:end]
     if given is not None and given != found:
         raise SchemaError(
             f"mention {given!r} ({label}) at [{start}, {end}) does not match the text there "

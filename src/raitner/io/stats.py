@@ -15,6 +15,8 @@ class ReadStats:
     unfound_mentions: int = 0
     #: mentions whose offsets took in spaces at either end, trimmed to the mention (span JSONL).
     trimmed_spans: int = 0
+    #: mentions whose offsets missed their stated text, moved to its nearest occurrence.
+    realigned_spans: int = 0
     #: records skipped with the reason as key (e.g. empty text).
     skipped: dict[str, int] = field(default_factory=dict)
 

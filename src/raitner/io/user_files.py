@@ -2,7 +2,8 @@
 
 * ``.jsonl``: one text a line with its mentions as character offsets, in raitner's own
   format, doccano's or Prodigy's (:mod:`raitner.io.span_jsonl`);
-* ``.json``: UniversalNER conversations (:mod:`raitner.io.uniner`);
+* ``.json``: UniversalNER conversations (:mod:`raitner.io.uniner`), or Label Studio's JSON or
+  JSON-MIN export (:mod:`raitner.io.label_studio`), told apart by the first record;
 * ``.conll``, ``.bio``, ``.iob``, ``.iob2``, ``.bioes``, ``.tsv``, ``.txt``: token/tag columns,
   one token a line and a blank line between sentences (:mod:`raitner.io.conll`). The token is
   the first column and the tag the last, so both ``token<TAB>tag`` and CoNLL-2003's
@@ -84,7 +85,12 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
 
         return read_span_jsonl(path, stats)
     if suffix == ".json":
-        from raitner.io.uniner import read_uniner_conversations
+        from raitner.io.label_studio import is_label_studio_task, read_label_studio
+        from raitner.io.uniner import iter_json_records, read_uniner_conversations
+
+        first = next((record for _, _, record in iter_json_records(path)), None)
+        if is_label_studio_task(first):
+            return read_label_studio(path, stats)
 
         examples = list(read_uniner_conversations(path, id_prefix=f"{path.stem}:", stats=stats))
         if examples and text_lang(example.text for example in examples[:_SNIFFED_TOKENS]) == "zh":
@@ -106,7 +112,7 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
         )
     raise RaitnerError(
         f"cannot read {path}: expected one of {', '.join(SUFFIXES)} (span-annotated JSONL, "
-        "UniversalNER conversation JSON, or token/tag columns)"
+        "UniversalNER conversation or Label Studio JSON, or token/tag columns)"
     )
 
 
