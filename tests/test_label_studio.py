@@ -170,3 +170,36 @@ def test_a_label_studio_export_trains_and_a_universalner_file_still_reads(tmp_pa
     uniner.write_text(json.dumps([conversation]))
     (example,) = read_user_file(uniner)
     assert example.entities == [Entity(0, 4, "Rome", "city")]
+
+
+def test_export_as_tasks_to_review_reads_back_once_accepted(tmp_path, capsys):
+    source = tmp_path / "mine.conll"
+    source.write_text("Alice\tB-person\nmet\tO\nBob\tB-person\n\nRome\tB-city\nis\tO\nold\tO\n")
+    out = tmp_path / "to_review.json"
+    args = ["data", "export", str(source), "--shape", "label-studio"]
+    assert main([*args, "-o", str(tmp_path / "tasks.jsonl")]) == 2
+    assert "--shape label-studio writes a JSON array: name the output .json" in (
+        capsys.readouterr().err
+    )
+    assert main([*args, "-o", str(out)]) == 0
+    tasks = json.loads(out.read_text())
+    assert [t["data"] for t in tasks] == [
+        {"text": "Alice met Bob", "raitner_id": "mine:0"},
+        {"text": "Rome is old", "raitner_id": "mine:1"},
+    ]
+    (prediction,) = tasks[0]["predictions"]
+    assert [r["value"] for r in prediction["result"]] == [
+        {"start": 0, "end": 5, "text": "Alice", "labels": ["person"]},
+        {"start": 10, "end": 13, "text": "Bob", "labels": ["person"]},
+    ]
+    stats = ReadStats()
+    assert read_user_file(out, stats) == []  # predictions are not annotations
+    assert stats.skipped == {"task without an annotation": 2}
+
+    for task in tasks:  # a reviewer accepts every prediction as it is
+        task["annotations"] = [{"result": task.pop("predictions")[0]["result"]}]
+    out.write_text(json.dumps(tasks))
+    reviewed, original = read_user_file(out), read_user_file(source)
+    assert [(ex.id, ex.text, ex.entities) for ex in reviewed] == [
+        (ex.id, ex.text, ex.entities) for ex in original
+    ]

@@ -63,10 +63,12 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", required=True, type=Path)
     export.add_argument(
         "--shape",
-        choices=["raitner", "doccano", "prodigy"],
+        choices=["raitner", "doccano", "prodigy", "label-studio"],
         default="raitner",
         help="raitner (default; keeps ids and label sets), doccano ({text, label: [[start, "
-        "end, type]]}) or prodigy ({text, spans}); the last two keep the id in meta",
+        "end, type]]}) or prodigy ({text, spans}), both keeping the id in meta; or "
+        "label-studio: a .json array of tasks with the mentions as predictions to review "
+        "(for the NER template's controls, label and text)",
     )
     _add_data_root(export)
 
@@ -614,8 +616,17 @@ def _data_export(args: argparse.Namespace) -> int:
     from raitner.io.span_jsonl import write_span_jsonl
     from raitner.sources import load_source
 
+    if args.shape == "label-studio" and args.output.suffix.lower() != ".json":
+        raise RaitnerError(
+            f"--shape label-studio writes a JSON array: name the output .json, not {args.output}"
+        )
     examples = load_source(args.source, args.data_root)
-    count = write_span_jsonl(args.output, examples, args.shape)
+    if args.shape == "label-studio":
+        from raitner.io.label_studio import write_label_studio_tasks
+
+        count = write_label_studio_tasks(args.output, examples)
+    else:
+        count = write_span_jsonl(args.output, examples, args.shape)
     print(f"wrote {count} examples to {args.output}")
     return 0
 

@@ -17,15 +17,23 @@ browser's UTF-16 units, so a text with characters outside the basic plane (most 
 them: a region whose offsets miss its stated text is moved to that text's nearest occurrence
 (``ReadStats.realigned_spans``). Spaces at a region's ends are trimmed, as for span JSONL.
 
-Ids are ``<file stem>:<task id>`` (or ``:<n>``, the task's position, without one); the
-language is read from the texts as for the other annotated files.
+Ids are ``<file stem>:<task id>`` (or ``:<n>``, the task's position, without one), or the
+``data.raitner_id`` of a task raitner exported; the language is read from the texts as for
+the other annotated files.
+
+:func:`write_label_studio_tasks` writes texts the other way, as tasks to import with their
+mentions as predictions (pre-annotations to review), for Label Studio's NER template (a
+``Labels`` control named ``label`` on a ``Text`` named ``text``).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from raitner.atomic import atomic_write
 from raitner.errors import DataFormatError, SchemaError
 from raitner.io.span_jsonl import entity_at, is_offset
 from raitner.io.stats import ReadStats
@@ -87,6 +95,8 @@ def _read_task(
         )
     example_id = f"{path.stem}:{task.get('id', index)}"
     if isinstance(task.get("data"), dict):
+        if isinstance(task["data"].get("raitner_id"), str):  # a task raitner exported
+            example_id = task["data"]["raitner_id"]
         text = _task_text(task["data"], fail)
         annotations = [
             a
@@ -152,3 +162,43 @@ def _regions_key(record: dict[str, Any]) -> str | None:
         ):
             return key
     return None
+
+
+def write_label_studio_tasks(
+    path: str | Path,
+    examples: Iterable[Example],
+    from_name: str = "label",
+    to_name: str = "text",
+    model_version: str = "raitner",
+) -> int:
+    """Write examples atomically as a JSON array of Label Studio tasks, each text in
+    ``data.text`` (its raitner id in ``data.raitner_id``) and its mentions as one prediction;
+    returns how many were written. ``from_name`` and ``to_name`` must name the project's
+    ``Labels`` and ``Text`` controls."""
+    count = 0
+    with atomic_write(path) as handle:
+        handle.write("[")
+        for example in examples:
+            regions = [
+                {
+                    "id": f"r{position}",
+                    "from_name": from_name,
+                    "to_name": to_name,
+                    "type": "labels",
+                    "value": {
+                        "start": e.start,
+                        "end": e.end,
+                        "text": e.text,
+                        "labels": [e.label],
+                    },
+                }
+                for position, e in enumerate(example.entities)
+            ]
+            task = {
+                "data": {"text": example.text, "raitner_id": example.id},
+                "predictions": [{"model_version": model_version, "result": regions}],
+            }
+            handle.write(("," if count else "") + "\n" + json.dumps(task, ensure_ascii=False))
+            count += 1
+        handle.write("\n]\n")
+    return count
