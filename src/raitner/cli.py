@@ -53,7 +53,7 @@ def _build_parser() -> argparse.ArgumentParser:
     export = data_commands.add_parser(
         "export",
         help="write a benchmark split or an annotated file as span JSONL (raitner's, or "
-        "doccano's or Prodigy's to import there)",
+        "doccano's or Prodigy's to import there) or as Label Studio tasks",
     )
     export.add_argument(
         "source",
@@ -160,9 +160,8 @@ def _build_parser() -> argparse.ArgumentParser:
         nargs="+",
         help="BENCHMARK:SPLIT, an annotated file (span .jsonl as raitner, doccano or Prodigy "
         "write it, UniversalNER or Label Studio .json, or token/tag columns: .conll .bio .iob "
-        ".iob2 .bioes "
-        ".tsv .txt), or sample:NAME (packaged sample); append @N for a seeded subset of N "
-        "examples of that source (conll2003:train@500)",
+        ".iob2 .bioes .tsv .txt), or sample:NAME (packaged sample); append @N for a seeded "
+        "subset of N examples of that source (conll2003:train@500)",
     )
     build.add_argument("--output", "-o", required=True, type=Path, help="dataset .jsonl to write")
     build.add_argument("--mode", choices=["vanilla", "ra-it"], default="ra-it")
@@ -326,8 +325,7 @@ def _build_parser() -> argparse.ArgumentParser:
             "--pool",
             help="annotated examples to retrieve in-context examples from: span .jsonl "
             "(raitner, doccano, Prodigy), UniversalNER or Label Studio .json or token/tag "
-            "columns (.conll, "
-            ".bio, .tsv, …); enables --examples pool",
+            "columns (.conll, .bio, .tsv, …); enables --examples pool",
         )
         _add_label_names(
             command, "of the annotated files read: --pool FILE, and eval's --benchmarks FILE"
@@ -440,9 +438,9 @@ def _build_parser() -> argparse.ArgumentParser:
         default="crossner_ai,crossner_literature,crossner_music,crossner_politics,"
         "crossner_science,mit_movie,mit_restaurant",
         help="comma-separated benchmark names (default: the paper's 7 English ones) or "
-        "annotated files (span .jsonl as raitner, doccano or Prodigy write it, UniversalNER "
-        ".json, token/tag columns such as .conll "
-        "or .bio), each asked about the types of its entities and named by its file name",
+        "annotated files (span .jsonl as raitner, doccano or Prodigy write it, UniversalNER or "
+        "Label Studio .json, token/tag columns such as .conll or .bio), each asked about the "
+        "types of its entities and named by its file name",
     )
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument(
