@@ -439,6 +439,37 @@ def test_predict_takes_a_lines_types_as_a_list_or_a_comma_separated_string(tmp_p
     ]
 
 
+def test_predict_reads_a_json_array_of_records_or_of_label_studio_tasks(tmp_path, capsys):
+    from raitner.cli import _read_predict_input
+
+    records = tmp_path / "texts.json"
+    records.write_text(json.dumps([{"id": "a", "text": "x", "labels": ["city"]}, {"text": "y"}]))
+    rows = _read_predict_input(records, ["person"])
+    assert [(r["id"], r["text"], r["labels"]) for r in rows] == [
+        ("a", "x", ["city"]),
+        ("1", "y", ["person"]),
+    ]
+
+    source = tmp_path / "mine.conll"
+    source.write_text("Alice\tB-person\nmet\tO\nBob\tB-person\n\nRome\tB-city\n")
+    tasks = tmp_path / "tasks.json"
+    assert main(["data", "export", str(source), "-o", str(tasks), "--shape", "label-studio"]) == 0
+    imported = json.loads(tasks.read_text()) + [{"id": 9, "data": {"text": "Oslo"}}]
+    tasks.write_text(json.dumps(imported))
+    rows = _read_predict_input(tasks, ["person", "city"])
+    assert [(r["id"], r["text"]) for r in rows] == [
+        ("mine:0", "Alice met Bob"),
+        ("mine:1", "Rome"),
+        ("9", "Oslo"),
+    ]
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"text": "ok"},\n {"data": {"body": "no text"}}]')
+    args = ["predict", str(broken), "-o", str(tmp_path / "o.jsonl"), "--labels", "x"]
+    assert main([*args, "--model", str(tmp_path / "none")]) == 2
+    assert f"{broken}:2: expected a string field 'text' (or data.text" in capsys.readouterr().err
+
+
 def test_extract_prints_entities_as_json_lines(tiny_model_dir, capsys):
     text = "Barack Obama visited Paris ."
     args = ["extract", text, "--labels", "person,location", "--model", str(tiny_model_dir)]

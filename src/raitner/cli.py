@@ -356,7 +356,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "predict",
         help="predict entities for a file of texts (JSONL, or plain text one per line)",
         description=(
-            "Input: JSONL lines with a 'text' (and optional 'id', 'labels' / 'label_set'), or "
+            "Input: JSONL lines with a 'text' (and optional 'id', 'labels' / 'label_set'), a "
+            ".json array of such records or of Label Studio tasks (data.text), or "
             "any other file as plain text, one text per non-empty line (ids <file stem>:<line>, "
             "types from --labels); output: one JSON line per text with its 'id', 'entities', "
             "the types asked ('label_set'), raw 'answers' and unaligned mentions; it reads back "
@@ -857,7 +858,8 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
     if not path.is_file():
         raise RaitnerError(f"input file {path} not found")
     rows = []
-    if path.suffix.lower() != ".jsonl":  # plain text, one text a line (as distill reads it)
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".json"):  # plain text, one text a line (as distill reads it)
         if not default_labels:
             raise RaitnerError(
                 f"{path} is plain text, one text a line: give its types with --labels"
@@ -868,9 +870,17 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
             {"id": text_id, "text": text, "labels": default_labels}
             for text_id, text in read_documents(path)
         ]
-    for number, record in iter_jsonl(path):
-        if not isinstance(record.get("text"), str):
-            raise DataFormatError(path, number, "expected a string field 'text'")
+    if suffix == ".jsonl":
+        records = iter_jsonl(path)
+    else:  # a JSON array of such records, or of Label Studio tasks (the text in data.text)
+        from raitner.io.uniner import iter_json_records
+
+        records = ((number, _task_record(r)) for number, _, r in iter_json_records(path))
+    for number, record in records:
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise DataFormatError(
+                path, number, "expected a string field 'text' (or data.text, as in a task)"
+            )
         key = "labels" if record.get("labels") else "label_set"
         labels = record.get(key) or default_labels
         if isinstance(labels, str):  # "person, location", as --labels takes them
@@ -888,6 +898,17 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
             {"id": str(record.get("id", len(rows))), "text": record["text"], "labels": labels}
         )
     return rows
+
+
+def _task_record(record: object) -> object:
+    """A Label Studio task (``{"id", "data": {"text", "raitner_id"?}}``) as a predict input
+    record (its id: the raitner id it was exported with, else the task's); other records as
+    they are."""
+    if not isinstance(record, dict) or not isinstance(record.get("data"), dict):
+        return record
+    data = record["data"]
+    task_id = data.get("raitner_id", record.get("id"))
+    return {"text": data.get("text"), **({"id": task_id} if task_id is not None else {})}
 
 
 def _predict(args: argparse.Namespace) -> int:
