@@ -111,6 +111,12 @@ def test_documents_from_jsonl_and_text_files(tmp_path: Path) -> None:
     assert list(read_documents(plain)) == [("docs:1", "First doc.")]
     jsonl.write_text('\ufeff{"text": "One."}\n', encoding="utf-8")
     assert list(read_documents(jsonl)) == [("docs:1", "One.")]
+    array = tmp_path / "docs.json"  # a JSON array of documents, one a line or not
+    array.write_text('[{"id": "a", "text": "One."},\n {"text": "Two."}]', encoding="utf-8")
+    assert list(read_documents(array)) == [("a", "One."), ("docs:2", "Two.")]
+    array.write_text('[{"text": "One."}, "Two."]', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"docs.json:1: expected a string field 'text'"):
+        list(read_documents(array))
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "ok"}\n{"body": "no text"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad.jsonl:2: expected a string field 'text'"):

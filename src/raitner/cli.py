@@ -87,8 +87,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "inputs",
         nargs="+",
         type=Path,
-        help=".jsonl files (one object per line with a string 'text' and optional 'id') or "
-        "text files (one document per non-empty line)",
+        help=".jsonl files (one object per line with a string 'text' and optional 'id'), "
+        ".json arrays of such objects, or text files (one document per non-empty line)",
     )
     distill.add_argument("--output", "-o", required=True, type=Path, help="examples .jsonl")
     distill.add_argument(

@@ -56,16 +56,23 @@ def read_documents(path: str | Path, text_field: str = "text") -> Iterator[tuple
     """``(document id, text)`` pairs of a raw-text file.
 
     ``.jsonl``: one JSON object per line with a string ``text_field`` (and an optional ``id``);
-    any other file: one document per non-empty line. Ids default to ``<file stem>:<line>``.
+    ``.json``: an array of such objects; any other file: one document per non-empty line. Ids
+    default to ``<file stem>:<line>``.
     """
     from raitner.io.jsonl import iter_jsonl
+    from raitner.io.uniner import iter_json_records
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    if path.suffix == ".jsonl":
-        for number, record in iter_jsonl(path):
-            text = record.get(text_field)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        if suffix == ".jsonl":
+            records = iter_jsonl(path)
+        else:
+            records = ((number, record) for number, _, record in iter_json_records(path))
+        for number, record in records:
+            text = record.get(text_field) if isinstance(record, dict) else None
             if not isinstance(text, str):
                 raise DataFormatError(path, number, f"expected a string field {text_field!r}")
             yield str(record.get("id", f"{path.stem}:{number}")), text
