@@ -7,7 +7,7 @@ import json
 import pytest
 
 from raitner.cli import main
-from raitner.errors import DataFormatError
+from raitner.errors import DataFormatError, RaitnerError
 from raitner.io.stats import ReadStats
 from raitner.io.user_files import read_user_file
 from raitner.schema import Entity
@@ -192,9 +192,8 @@ def test_export_as_tasks_to_review_reads_back_once_accepted(tmp_path, capsys):
         {"start": 0, "end": 5, "text": "Alice", "labels": ["person"]},
         {"start": 10, "end": 13, "text": "Bob", "labels": ["person"]},
     ]
-    stats = ReadStats()
-    assert read_user_file(out, stats) == []  # predictions are not annotations
-    assert stats.skipped == {"task without an annotation": 2}
+    with pytest.raises(RaitnerError, match=r"none of its 2 Label Studio tasks has an annotation"):
+        read_user_file(out)  # predictions are not annotations
 
     for task in tasks:  # a reviewer accepts every prediction as it is
         task["annotations"] = [{"result": task.pop("predictions")[0]["result"]}]

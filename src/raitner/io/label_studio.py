@@ -6,8 +6,9 @@ Two of its export formats carry character offsets:
   [{"type": "labels", "value": {"start", "end", "text", "labels": [TYPE, …]}}, …],
   "was_cancelled"}], "predictions": […]}``. A task's first annotation that was not cancelled
   is read; tasks with none are left out, and later annotations of a task are not read (both
-  counted in ``ReadStats.skipped``); predictions are never read. The text is ``data.text``, or
-  the one string field of ``data``.
+  counted in ``ReadStats.skipped``), and a file of tasks none of which has one (tasks to import,
+  or raitner's own export of predictions) is an error; predictions are never read. The text is
+  ``data.text``, or the one string field of ``data``.
 * **JSON-MIN**: an array of ``{"id", "text", "label": [{"start", "end", "text", "labels"}]}``,
   one a task, the list under the name of the project's labels control (``label`` in Label
   Studio's NER template, any name here).
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from raitner.atomic import atomic_write
-from raitner.errors import DataFormatError, SchemaError
+from raitner.errors import DataFormatError, RaitnerError, SchemaError
 from raitner.io.span_jsonl import entity_at, is_offset
 from raitner.io.stats import ReadStats
 from raitner.io.uniner import iter_json_records
@@ -48,9 +49,7 @@ def is_label_studio_task(record: Any) -> bool:
     """Whether a JSON record looks like a Label Studio task (JSON or JSON-MIN export)."""
     if not isinstance(record, dict):
         return False
-    if isinstance(record.get("data"), dict) and (
-        "annotations" in record or "predictions" in record
-    ):
+    if isinstance(record.get("data"), dict):  # annotated or not (a file of tasks to import)
         return True
     if not isinstance(record.get("text"), str):
         return False
@@ -66,13 +65,25 @@ def read_label_studio(path: str | Path, stats: ReadStats | None = None) -> list[
     path = Path(path)
     stats = stats if stats is not None else ReadStats()
     read: list[tuple[str, str, list[Entity]]] = []
+    tasks = 0
     for number, index, task in iter_json_records(path):
+        tasks += 1
         try:
             found = _read_task(path, number, index, task, stats)
         except SchemaError as err:
             raise DataFormatError(path, number, f"task {index}: {err}") from None
         if found is not None:
             read.append(found)
+    if tasks and not read:
+        which = (
+            "its one Label Studio task has no annotation"
+            if tasks == 1
+            else f"none of its {tasks} Label Studio tasks has an annotation"
+        )
+        raise RaitnerError(
+            f"{path}: {which}; annotate in Label Studio first (or predict the texts: raitner "
+            "predict takes this file)"
+        )
     lang = text_lang(text for _, text, _ in read[:_SNIFFED_TEXTS])
     examples = []
     for example_id, text, entities in read:
