@@ -873,9 +873,9 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
     if suffix == ".jsonl":
         records = iter_jsonl(path)
     else:  # a JSON array of such records, or of Label Studio tasks (the text in data.text)
-        from raitner.io.uniner import iter_json_records
+        from raitner.io.zh_common import iter_json_records
 
-        records = ((number, _task_record(r)) for number, _, r in iter_json_records(path))
+        records = ((number, _task_record(r)) for number, r in iter_json_records(path))
     for number, record in records:
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise DataFormatError(

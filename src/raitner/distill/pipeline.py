@@ -60,17 +60,14 @@ def read_documents(path: str | Path, text_field: str = "text") -> Iterator[tuple
     default to ``<file stem>:<line>``.
     """
     from raitner.io.jsonl import iter_jsonl
-    from raitner.io.uniner import iter_json_records
+    from raitner.io.zh_common import iter_json_records
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        if suffix == ".jsonl":
-            records = iter_jsonl(path)
-        else:
-            records = ((number, record) for number, _, record in iter_json_records(path))
+        records = iter_jsonl(path) if suffix == ".jsonl" else iter_json_records(path)
         for number, record in records:
             text = record.get(text_field) if isinstance(record, dict) else None
             if not isinstance(text, str):

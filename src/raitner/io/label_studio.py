@@ -38,11 +38,8 @@ from raitner.atomic import atomic_write
 from raitner.errors import DataFormatError, RaitnerError, SchemaError
 from raitner.io.span_jsonl import entity_at, is_offset
 from raitner.io.stats import ReadStats
-from raitner.io.uniner import iter_json_records
+from raitner.io.zh_common import iter_json_records
 from raitner.schema import Entity, Example
-
-#: texts read to tell the file's language
-_SNIFFED_TEXTS = 200
 
 
 def is_label_studio_task(record: Any) -> bool:
@@ -66,7 +63,7 @@ def read_label_studio(path: str | Path, stats: ReadStats | None = None) -> list[
     stats = stats if stats is not None else ReadStats()
     read: list[tuple[str, str, list[Entity]]] = []
     tasks = 0
-    for number, index, task in iter_json_records(path):
+    for index, (number, task) in enumerate(iter_json_records(path)):
         tasks += 1
         try:
             found = _read_task(path, number, index, task, stats)
@@ -84,7 +81,7 @@ def read_label_studio(path: str | Path, stats: ReadStats | None = None) -> list[
             f"{path}: {which}; annotate in Label Studio first (or predict the texts: raitner "
             "predict takes this file)"
         )
-    lang = text_lang(text for _, text, _ in read[:_SNIFFED_TEXTS])
+    lang = text_lang(text for _, text, _ in read)
     examples = []
     for example_id, text, entities in read:
         examples.append(Example(id=example_id, text=text, lang=lang, entities=entities))

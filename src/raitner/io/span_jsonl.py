@@ -46,8 +46,6 @@ EXPECTED_SHAPES = (
 SHAPES = ("raitner", "doccano", "prodigy")
 #: Prodigy answers whose lines are not annotations
 _NOT_ACCEPTED = ("reject", "ignore")
-#: texts read to tell the language of a file whose lines do not say it
-_SNIFFED_TEXTS = 200
 
 
 @dataclass
@@ -74,8 +72,7 @@ def read_span_jsonl(path: str | Path, stats: ReadStats | None = None) -> list[Ex
         line = _read_line(path, number, index, record, stats)
         if line is not None:
             lines.append(line)
-    unsaid = [line.text for line in lines if line.lang is None][:_SNIFFED_TEXTS]
-    file_lang = text_lang(unsaid) if unsaid else "en"
+    file_lang = text_lang(line.text for line in lines if line.lang is None)
     examples = []
     for line in lines:
         try:

@@ -99,7 +99,7 @@ def read_uniner_conversations(
         stats.entities += len(entities)
         return example
 
-    for number, index, record in iter_json_records(path):
+    for number, index, record in _iter_records(path):
         record_text, pairs = _parse_record(path, number, index, record)
         asked = {label for label, _ in queries}
         if text is not None and (record_text != text or any(label in asked for label, _ in pairs)):
@@ -157,9 +157,8 @@ def write_uniner_conversations(
     return count
 
 
-def iter_json_records(path: str | Path) -> Iterator[tuple[int, int, Any]]:
-    """(1-based line, 0-based index, record) for a JSON array, or for JSONL (one a line); a
-    byte-order mark opening the file is skipped."""
+def _iter_records(path: str | Path) -> Iterator[tuple[int, int, Any]]:
+    """(1-based line, 0-based index, record) for a JSON array, or for JSONL (one a line)."""
     with open(path, encoding="utf-8") as handle:
         content = handle.read()
     decoder = json.JSONDecoder()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 
 from raitner.errors import RaitnerError
@@ -28,8 +29,8 @@ from raitner.schema import Example
 
 TAGGED_SUFFIXES = (".conll", ".bio", ".iob", ".iob2", ".bioes", ".tsv", ".txt")
 SUFFIXES = (".jsonl", ".json", *TAGGED_SUFFIXES)
-#: token lines sniffed for the column separator and the language
-_SNIFFED_TOKENS = 200
+#: token lines (or texts) sniffed for the column separator and the language
+_SNIFFED = 200
 
 
 def is_cjk(character: str) -> bool:
@@ -39,8 +40,9 @@ def is_cjk(character: str) -> bool:
 
 
 def text_lang(texts: Iterable[str]) -> str:
-    """``"zh"`` when most of the texts' non-space characters are CJK, else ``"en"``."""
-    characters = [c for text in texts for c in text if not c.isspace()]
+    """``"zh"`` when most of the non-space characters of the first texts (up to 200) are CJK,
+    else ``"en"``."""
+    characters = [c for text in islice(texts, _SNIFFED) for c in text if not c.isspace()]
     cjk = sum(1 for c in characters if is_cjk(c))
     return "zh" if characters and cjk * 2 > len(characters) else "en"
 
@@ -57,7 +59,7 @@ def _sniff_columns(path: Path) -> tuple[str | None, str]:
             if not tokens:
                 separator = "\t" if "\t" in line else None
             tokens.append(line.split(separator)[0])
-            if len(tokens) >= _SNIFFED_TOKENS:
+            if len(tokens) >= _SNIFFED:
                 break
     single_cjk = sum(1 for token in tokens if len(token) == 1 and is_cjk(token))
     lang = "zh" if tokens and single_cjk * 2 > len(tokens) else "en"
@@ -86,14 +88,15 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
         return read_span_jsonl(path, stats)
     if suffix == ".json":
         from raitner.io.label_studio import is_label_studio_task, read_label_studio
-        from raitner.io.uniner import iter_json_records, read_uniner_conversations
+        from raitner.io.uniner import read_uniner_conversations
+        from raitner.io.zh_common import iter_json_records
 
-        first = next((record for _, _, record in iter_json_records(path)), None)
+        first = next((record for _, record in iter_json_records(path)), None)
         if is_label_studio_task(first):
             return read_label_studio(path, stats)
 
         examples = list(read_uniner_conversations(path, id_prefix=f"{path.stem}:", stats=stats))
-        if examples and text_lang(example.text for example in examples[:_SNIFFED_TOKENS]) == "zh":
+        if examples and text_lang(example.text for example in examples) == "zh":
             examples = [replace(example, lang="zh") for example in examples]
         return examples
     if suffix in TAGGED_SUFFIXES:

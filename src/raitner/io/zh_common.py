@@ -8,7 +8,8 @@
   reader pairs them across lines) or replaced by U+FFFD.
 * :func:`iter_json_records` yields ``(line, record)`` from a JSON Lines file or from a file
   holding one top-level JSON array, whichever the file is, so that every record error can
-  name the line the record starts on.
+  name the line the record starts on (also what the Label Studio reader, ``predict`` and
+  ``distill`` read ``.json`` files with).
 * :func:`build_example` turns schema violations into :class:`DataFormatError` with the line.
 """
 
