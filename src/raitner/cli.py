@@ -873,9 +873,10 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
     if suffix == ".jsonl":
         records = iter_jsonl(path)
     else:  # a JSON array of such records, or of Label Studio tasks (the text in data.text)
+        from raitner.io.label_studio import task_as_text_record
         from raitner.io.zh_common import iter_json_records
 
-        records = ((number, _task_record(r)) for number, r in iter_json_records(path))
+        records = ((number, task_as_text_record(r)) for number, r in iter_json_records(path))
     for number, record in records:
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise DataFormatError(
@@ -898,17 +899,6 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
             {"id": str(record.get("id", len(rows))), "text": record["text"], "labels": labels}
         )
     return rows
-
-
-def _task_record(record: object) -> object:
-    """A Label Studio task (``{"id", "data": {"text", "raitner_id"?}}``) as a predict input
-    record (its id: the raitner id it was exported with, else the task's); other records as
-    they are."""
-    if not isinstance(record, dict) or not isinstance(record.get("data"), dict):
-        return record
-    data = record["data"]
-    task_id = data.get("raitner_id", record.get("id"))
-    return {"text": data.get("text"), **({"id": task_id} if task_id is not None else {})}
 
 
 def _predict(args: argparse.Namespace) -> int:

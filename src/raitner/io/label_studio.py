@@ -151,6 +151,17 @@ def _read_task(
     return example_id, text, entities
 
 
+def task_as_text_record(record: Any) -> Any:
+    """A task (``{"id", "data": {"text", "raitner_id"?}}``) as a text to predict, ``{"id",
+    "text"}`` (its id: the raitner id it was exported with, else the task's); any other record
+    as it is."""
+    if not isinstance(record, dict) or not isinstance(record.get("data"), dict):
+        return record
+    data = record["data"]
+    task_id = data.get("raitner_id", record.get("id"))
+    return {"text": data.get("text"), **({"id": task_id} if task_id is not None else {})}
+
+
 def _task_text(data: dict[str, Any], fail) -> str:
     if isinstance(data.get("text"), str):
         return data["text"]
