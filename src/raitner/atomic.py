@@ -2,12 +2,14 @@
 
 Content goes to a temporary file (or folder) beside the target and is renamed over it only when
 the ``with`` block finishes without an exception; an interrupted run leaves the old file (or
-none).
+none). A text file whose name ends in ``.gz`` is written gzip-compressed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
 import os
 import shutil
 import tempfile
@@ -28,10 +30,18 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     os.umask(umask)
     os.chmod(tmp_name, 0o666 & ~umask)
     try:
-        with os.fdopen(fd, mode, encoding=encoding) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        if "b" not in mode and target.name.lower().endswith(".gz"):
+            with os.fdopen(fd, "wb") as raw:
+                compressed = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+                with io.TextIOWrapper(compressed, encoding=encoding) as handle:
+                    yield handle
+                raw.flush()
+                os.fsync(raw.fileno())
+        else:
+            with os.fdopen(fd, mode, encoding=encoding) as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -547,12 +547,13 @@ def _data_list(args: argparse.Namespace) -> int:
 def _data_stats(args: argparse.Namespace) -> int:
     from collections import Counter
 
+    from raitner.io.files import format_suffix
     from raitner.io.registry import get_benchmark
     from raitner.io.stats import ReadStats
     from raitner.io.user_files import SUFFIXES, read_user_file, types_of
 
     path = Path(args.name)
-    if path.suffix.lower() in SUFFIXES or path.is_file():
+    if format_suffix(path) in SUFFIXES or path.is_file():
         if args.split:
             raise RaitnerError("--split: an annotated file is one split; leave --split out")
         read_stats = ReadStats()
@@ -853,12 +854,13 @@ def _extract(args: argparse.Namespace) -> int:
 
 def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
     from raitner.errors import DataFormatError
+    from raitner.io.files import format_suffix
     from raitner.io.jsonl import iter_jsonl
 
     if not path.is_file():
         raise RaitnerError(f"input file {path} not found")
     rows = []
-    suffix = path.suffix.lower()
+    suffix = format_suffix(path)
     if suffix not in (".jsonl", ".json"):  # plain text, one text a line (as distill reads it)
         if not default_labels:
             raise RaitnerError(
@@ -985,6 +987,7 @@ def _eval(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from raitner.evaluate.runner import EvalSettings, run_evaluation
+    from raitner.io.files import format_suffix
     from raitner.io.registry import add_file_benchmark, get_benchmark
     from raitner.io.user_files import SUFFIXES
     from raitner.retrieval.strategies import RetrievalConfig
@@ -993,7 +996,7 @@ def _eval(args: argparse.Namespace) -> int:
     for name in (name.strip() for name in args.benchmarks.split(",")):
         if not name:
             continue
-        if Path(name).suffix.lower() in SUFFIXES or Path(name).is_file():
+        if format_suffix(name) in SUFFIXES or Path(name).is_file():
             # an annotated file of the user's
             name = add_file_benchmark(name, args.split, args.label_names).name
         # unknown names and unreadable files fail before the model loads

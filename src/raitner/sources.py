@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from raitner.errors import RaitnerError, UnknownNameError
+from raitner.io.files import format_suffix
 from raitner.io.jsonl import read_examples
 from raitner.io.stats import ReadStats
 from raitner.io.user_files import SUFFIXES, read_user_file
@@ -84,7 +85,7 @@ def _load_whole_source(
             raise UnknownNameError("packaged sample", name, list(samples))
         return list(read_examples(samples[name]))
     path = Path(spec)
-    if path.suffix.lower() in SUFFIXES or path.is_file():
+    if format_suffix(path) in SUFFIXES or path.is_file():
         return read_user_file(path, stats)
     if ":" not in spec:
         raise RaitnerError(

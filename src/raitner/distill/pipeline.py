@@ -57,27 +57,28 @@ def read_documents(path: str | Path, text_field: str = "text") -> Iterator[tuple
 
     ``.jsonl``: one JSON object per line with a string ``text_field`` (and an optional ``id``);
     ``.json``: an array of such objects; any other file: one document per non-empty line. Ids
-    default to ``<file stem>:<line>``.
+    default to ``<file stem>:<line>``. Any of them may be gzip-compressed (``corpus.jsonl.gz``,
+    ``corpus.txt.gz``: :mod:`raitner.io.files`).
     """
+    from raitner.io.files import file_stem, format_suffix, text_lines
     from raitner.io.jsonl import iter_jsonl
     from raitner.io.zh_common import iter_json_records
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    suffix = path.suffix.lower()
+    suffix, stem = format_suffix(path), file_stem(path)
     if suffix in (".jsonl", ".json"):
         records = iter_jsonl(path) if suffix == ".jsonl" else iter_json_records(path)
         for number, record in records:
             text = record.get(text_field) if isinstance(record, dict) else None
             if not isinstance(text, str):
                 raise DataFormatError(path, number, f"expected a string field {text_field!r}")
-            yield str(record.get("id", f"{path.stem}:{number}")), text
+            yield str(record.get("id", f"{stem}:{number}")), text
         return
-    with path.open(encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield f"{path.stem}:{number}", line.rstrip("\n")
+    for number, line in enumerate(text_lines(path), start=1):
+        if line.strip():
+            yield f"{stem}:{number}", line.rstrip("\n")
 
 
 def split_passages(

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from raitner.errors import DataFormatError
+from raitner.io.files import binary_lines, text_lines
 from raitner.io.stats import ReadStats
 from raitner.io.tags import decode_tags, split_tag, token_offsets
 from raitner.schema import Entity, Example
@@ -93,38 +94,37 @@ def read_conll(
         return example
 
     try:
-        with open(path, encoding=encoding, newline="\n") as handle:
-            for number, line in enumerate(handle, start=1):
-                if number == 1 and line.startswith("\ufeff"):
-                    line = line[1:]
-                line = line.rstrip("\r\n")
-                if not line or line.isspace():
-                    if tokens:
-                        yield flush()
-                    continue
-                fields = line.split(separator)
-                if len(fields) != 2 and not (extra_columns and len(fields) > 2):
-                    if DOCSTART not in line.split():
-                        raise DataFormatError(
-                            path, number, f"expected {expected}, got {len(fields)} fields: {line!r}"
-                        )
-                    fields = [DOCSTART, DOCSTART]  # "-DOCSTART- -X- -X- O" (CoNLL-2003 original)
-                token, tag = fields[token_index], fields[tag_index].strip()
-                if token == DOCSTART:
-                    if tokens:
-                        yield flush()
-                    stats.skip("-DOCSTART- line")
-                    continue
-                if not token:
-                    raise DataFormatError(path, number, f"expected {expected}, got an empty token")
-                if tag not in known_tags:
-                    try:
-                        split_tag(tag)
-                    except ValueError as err:
-                        raise DataFormatError(path, number, str(err)) from None
-                    known_tags.add(tag)
-                tokens.append(token)
-                tags.append(tag)
+        for number, line in enumerate(text_lines(path, encoding, newline="\n"), start=1):
+            if number == 1 and line.startswith("\ufeff"):
+                line = line[1:]
+            line = line.rstrip("\r\n")
+            if not line or line.isspace():
+                if tokens:
+                    yield flush()
+                continue
+            fields = line.split(separator)
+            if len(fields) != 2 and not (extra_columns and len(fields) > 2):
+                if DOCSTART not in line.split():
+                    raise DataFormatError(
+                        path, number, f"expected {expected}, got {len(fields)} fields: {line!r}"
+                    )
+                fields = [DOCSTART, DOCSTART]  # "-DOCSTART- -X- -X- O" (CoNLL-2003 original)
+            token, tag = fields[token_index], fields[tag_index].strip()
+            if token == DOCSTART:
+                if tokens:
+                    yield flush()
+                stats.skip("-DOCSTART- line")
+                continue
+            if not token:
+                raise DataFormatError(path, number, f"expected {expected}, got an empty token")
+            if tag not in known_tags:
+                try:
+                    split_tag(tag)
+                except ValueError as err:
+                    raise DataFormatError(path, number, str(err)) from None
+                known_tags.add(tag)
+            tokens.append(token)
+            tags.append(tag)
     except UnicodeDecodeError as err:
         raise DataFormatError(
             path, _undecodable_line(path, encoding), f"expected {encoding} text ({err.reason})"
@@ -135,10 +135,9 @@ def read_conll(
 
 def _undecodable_line(path: str | Path, encoding: str) -> int | None:
     """1-based number of the first line that does not decode (only called after a failure)."""
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                raw.decode(encoding)
-            except UnicodeDecodeError:
-                return number
+    for number, raw in enumerate(binary_lines(path), start=1):
+        try:
+            raw.decode(encoding)
+        except UnicodeDecodeError:
+            return number
     return None

@@ -8,28 +8,28 @@ from pathlib import Path
 
 from raitner.atomic import atomic_write
 from raitner.errors import DataFormatError, SchemaError
+from raitner.io.files import text_lines
 from raitner.schema import Example
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each non-blank line; a line that is not a JSON object
     raises ``DataFormatError`` naming the file and line. A byte-order mark opening the file (as
-    some Windows tools write) is skipped."""
-    with open(path, encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFormatError(
-                    path, number, f"expected a JSON object, got invalid JSON ({err.msg})"
-                ) from None
-            if not isinstance(record, dict):
-                raise DataFormatError(
-                    path, number, f"expected a JSON object, got {type(record).__name__}"
-                )
-            yield number, record
+    some Windows tools write) is skipped; a ``.gz`` file is decompressed."""
+    for number, line in enumerate(text_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataFormatError(
+                path, number, f"expected a JSON object, got invalid JSON ({err.msg})"
+            ) from None
+        if not isinstance(record, dict):
+            raise DataFormatError(
+                path, number, f"expected a JSON object, got {type(record).__name__}"
+            )
+        yield number, record
 
 
 def read_examples(path: str | Path) -> Iterator[Example]:

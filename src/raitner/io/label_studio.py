@@ -36,6 +36,7 @@ from typing import Any
 
 from raitner.atomic import atomic_write
 from raitner.errors import DataFormatError, RaitnerError, SchemaError
+from raitner.io.files import file_stem
 from raitner.io.span_jsonl import entity_at, is_offset
 from raitner.io.stats import ReadStats
 from raitner.io.zh_common import iter_json_records
@@ -101,7 +102,7 @@ def _read_task(
             'expected a Label Studio task: {"data": {"text"}, "annotations": [{"result"}]} '
             '(JSON export) or {"text", "label": [{"start", "end", "labels"}]} (JSON-MIN export)'
         )
-    example_id = f"{path.stem}:{task.get('id', index)}"
+    example_id = f"{file_stem(path)}:{task.get('id', index)}"
     if isinstance(task.get("data"), dict):
         if isinstance(task["data"].get("raitner_id"), str):  # a task raitner exported
             example_id = task["data"]["raitner_id"]

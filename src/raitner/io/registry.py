@@ -187,6 +187,7 @@ def add_file_benchmark(
     file's. ``label_names`` renames its labels (tag → type asked); others are kept."""
     import hashlib
 
+    from raitner.io.files import file_stem
     from raitner.io.user_files import read_user_file, types_of
 
     path = Path(path).resolve()
@@ -195,7 +196,7 @@ def add_file_benchmark(
         examples = [example.relabel(label_names) for example in examples]
     if not examples:
         raise RaitnerError(f"{path}: no examples to evaluate on")
-    name = path.stem
+    name = file_stem(path)
     if name in benchmarks():
         raise RaitnerError(
             f"{path}: its name {name!r} is a registered benchmark's; rename the file"

@@ -33,6 +33,7 @@ from typing import Any
 
 from raitner.atomic import atomic_write
 from raitner.errors import DataFormatError, SchemaError
+from raitner.io.files import file_stem
 from raitner.io.jsonl import iter_jsonl
 from raitner.io.stats import ReadStats
 from raitner.schema import Entity, Example
@@ -127,9 +128,9 @@ def _read_line(
     if "id" in record and not tool_shaped:
         example_id = str(record["id"])
     elif "id" in record:
-        example_id = f"{path.stem}:{record['id']}"
+        example_id = f"{file_stem(path)}:{record['id']}"
     else:
-        example_id = f"{path.stem}:{index}"
+        example_id = f"{file_stem(path)}:{index}"
     label_set = record.get("label_set", ())
     if not isinstance(label_set, list | tuple) or not all(
         isinstance(label, str) and label for label in label_set

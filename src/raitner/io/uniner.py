@@ -54,6 +54,7 @@ from typing import Any
 
 from raitner.atomic import atomic_write
 from raitner.errors import DataFormatError
+from raitner.io.files import read_text
 from raitner.io.stats import ReadStats
 from raitner.schema import Entity, Example
 
@@ -159,8 +160,7 @@ def write_uniner_conversations(
 
 def _iter_records(path: str | Path) -> Iterator[tuple[int, int, Any]]:
     """(1-based line, 0-based index, record) for a JSON array, or for JSONL (one a line)."""
-    with open(path, encoding="utf-8") as handle:
-        content = handle.read()
+    content = read_text(path, "utf-8")
     decoder = json.JSONDecoder()
     position = _skip_space(content, 0)
     if content.startswith("\ufeff"):

@@ -11,9 +11,13 @@
   else on any whitespace. A file whose tokens are mostly single CJK characters is Chinese
   (characters joined with nothing), any other English (tokens joined by single spaces).
 
-Example ids are ``<file stem>:<n>`` for column and conversation files (their own formats carry
-no ids); JSONL lines keep raitner's ``id`` and are otherwise named after their file too
-(:mod:`raitner.io.span_jsonl`), so two files of one training mix never share an id.
+Each may be gzip-compressed, named with ``.gz`` after its extension (``train.jsonl.gz``;
+:mod:`raitner.io.files`).
+
+Example ids are ``<file stem>:<n>`` (the stem without ``.gz``) for column and conversation
+files (their own formats carry no ids); JSONL lines keep raitner's ``id`` and are otherwise
+named after their file too (:mod:`raitner.io.span_jsonl`), so two files of one training mix
+never share an id.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from itertools import islice
 from pathlib import Path
 
 from raitner.errors import RaitnerError
+from raitner.io.files import file_stem, format_suffix, text_lines
 from raitner.io.stats import ReadStats
 from raitner.schema import Example
 
@@ -51,16 +56,15 @@ def _sniff_columns(path: Path) -> tuple[str | None, str]:
     """``(separator, lang)`` of a token/tag file, from its first token lines."""
     separator: str | None = None
     tokens: list[str] = []
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            line = line.lstrip("\ufeff").rstrip("\r\n")
-            if not line.strip() or line.split()[0] == "-DOCSTART-":
-                continue
-            if not tokens:
-                separator = "\t" if "\t" in line else None
-            tokens.append(line.split(separator)[0])
-            if len(tokens) >= _SNIFFED:
-                break
+    for line in text_lines(path, "utf-8", errors="replace"):
+        line = line.lstrip("\ufeff").rstrip("\r\n")
+        if not line.strip() or line.split()[0] == "-DOCSTART-":
+            continue
+        if not tokens:
+            separator = "\t" if "\t" in line else None
+        tokens.append(line.split(separator)[0])
+        if len(tokens) >= _SNIFFED:
+            break
     single_cjk = sum(1 for token in tokens if len(token) == 1 and is_cjk(token))
     lang = "zh" if tokens and single_cjk * 2 > len(tokens) else "en"
     return separator, lang
@@ -81,7 +85,7 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
     path = Path(path)
     if not path.is_file():
         raise RaitnerError(f"input file {path} not found")
-    suffix = path.suffix.lower()
+    suffix = format_suffix(path)
     if suffix == ".jsonl":
         from raitner.io.span_jsonl import read_span_jsonl
 
@@ -95,7 +99,8 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
         if is_label_studio_task(first):
             return read_label_studio(path, stats)
 
-        examples = list(read_uniner_conversations(path, id_prefix=f"{path.stem}:", stats=stats))
+        prefix = f"{file_stem(path)}:"
+        examples = list(read_uniner_conversations(path, id_prefix=prefix, stats=stats))
         if examples and text_lang(example.text for example in examples) == "zh":
             examples = [replace(example, lang="zh") for example in examples]
         return examples
@@ -107,7 +112,7 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
             read_conll(
                 path,
                 lang=lang,
-                id_prefix=f"{path.stem}:",
+                id_prefix=f"{file_stem(path)}:",
                 stats=stats,
                 separator=separator,
                 extra_columns=True,
@@ -115,7 +120,8 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
         )
     raise RaitnerError(
         f"cannot read {path}: expected one of {', '.join(SUFFIXES)} (span-annotated JSONL, "
-        "UniversalNER conversation or Label Studio JSON, or token/tag columns)"
+        "UniversalNER conversation or Label Studio JSON, or token/tag columns), each also "
+        "gzip-compressed with .gz after it"
     )
 
 

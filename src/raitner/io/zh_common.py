@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from collections.abc import Iterator
@@ -23,16 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from raitner.errors import DataFormatError, SchemaError
+from raitner.io.files import binary_lines
 from raitner.io.stats import ReadStats
 from raitner.schema import Entity, Example
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_WS = re.compile(r"[ \t\n\r]*")
 REPLACEMENT = "\ufffd"
-
-
-def _open_binary(path: str | Path):
-    return gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
 
 
 def merge_surrogates(text: str) -> str:
@@ -65,12 +61,11 @@ def iter_lines(
     path: str | Path, *, keep_lone_surrogates: bool = False
 ) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` for every line of a UTF-8 (optionally gzipped) text file."""
-    with _open_binary(path) as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = decode_line(path, number, raw, keep_lone_surrogates=keep_lone_surrogates)
-            if number == 1 and line.startswith("\ufeff"):
-                line = line[1:]
-            yield number, line.rstrip("\r\n")
+    for number, raw in enumerate(binary_lines(path), start=1):
+        line = decode_line(path, number, raw, keep_lone_surrogates=keep_lone_surrogates)
+        if number == 1 and line.startswith("\ufeff"):
+            line = line[1:]
+        yield number, line.rstrip("\r\n")
 
 
 def _first_significant_char(path: str | Path) -> str:
@@ -100,8 +95,7 @@ def iter_json_records(path: str | Path) -> Iterator[tuple[int, Any]]:
 
 
 def _iter_json_array(path: str | Path) -> Iterator[tuple[int, Any]]:
-    with _open_binary(path) as handle:
-        data = handle.read()
+    data = b"".join(binary_lines(path))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
