@@ -88,7 +88,8 @@ def _build_parser() -> argparse.ArgumentParser:
         nargs="+",
         type=Path,
         help=".jsonl files (one object per line with a string 'text' and optional 'id'), "
-        ".json arrays of such objects, or text files (one document per non-empty line)",
+        ".json arrays of such objects, .csv files with a header row naming such columns, or "
+        "text files (one document per non-empty line); any of them may be .gz-compressed",
     )
     distill.add_argument("--output", "-o", required=True, type=Path, help="examples .jsonl")
     distill.add_argument(
@@ -124,7 +125,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     distill.add_argument("--sample", type=_positive_int, help="a seeded subset of N passages")
     distill.add_argument("--seed", type=int, default=0)
-    distill.add_argument("--text-field", default="text", help="JSONL field holding the text")
+    distill.add_argument(
+        "--text-field", default="text", help="the JSON field (or CSV column) holding the text"
+    )
     distill.add_argument(
         "--concurrency", type=_positive_int, default=4, help="requests in flight (default: 4)"
     )
@@ -354,10 +357,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser(
         "predict",
-        help="predict entities for a file of texts (JSONL, or plain text one per line)",
+        help="predict entities for a file of texts (JSONL, JSON, CSV, or plain text one per line)",
         description=(
             "Input: JSONL lines with a 'text' (and optional 'id', 'labels' / 'label_set'), a "
-            ".json array of such records or of Label Studio tasks (data.text), or "
+            ".json array of such records or of Label Studio tasks (data.text), a .csv with "
+            "a header row naming such columns, any of them .gz-compressed, or "
             "any other file as plain text, one text per non-empty line (ids <file stem>:<line>, "
             "types from --labels); output: one JSON line per text with its 'id', 'entities', "
             "the types asked ('label_set'), raw 'answers' and unaligned mentions; it reads back "
@@ -861,7 +865,7 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
         raise RaitnerError(f"input file {path} not found")
     rows = []
     suffix = format_suffix(path)
-    if suffix not in (".jsonl", ".json"):  # plain text, one text a line (as distill reads it)
+    if suffix not in (".jsonl", ".json", ".csv"):  # plain text, one text a line, as distill reads
         if not default_labels:
             raise RaitnerError(
                 f"{path} is plain text, one text a line: give its types with --labels"
@@ -874,6 +878,10 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
         ]
     if suffix == ".jsonl":
         records = iter_jsonl(path)
+    elif suffix == ".csv":  # a header row naming the columns: text, and optionally id, labels
+        from raitner.io.csv_rows import iter_csv_rows
+
+        records = iter_csv_rows(path)
     else:  # a JSON array of such records, or of Label Studio tasks (the text in data.text)
         from raitner.io.label_studio import task_as_text_record
         from raitner.io.zh_common import iter_json_records
@@ -881,9 +889,11 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
         records = ((number, task_as_text_record(r)) for number, r in iter_json_records(path))
     for number, record in records:
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise DataFormatError(
-                path, number, "expected a string field 'text' (or data.text, as in a task)"
-            )
+            expected = {
+                ".csv": "a 'text' column (the header row names the columns)",
+                ".json": "a string field 'text' (or data.text, as in a task)",
+            }.get(suffix, "a string field 'text'")
+            raise DataFormatError(path, number, f"expected {expected}")
         key = "labels" if record.get("labels") else "label_set"
         labels = record.get(key) or default_labels
         if isinstance(labels, str):  # "person, location", as --labels takes them
@@ -897,9 +907,9 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
                 f"'{key}' must be a list of type names (or one string of them, comma-separated), "
                 f"got {json.dumps(labels, ensure_ascii=False)[:80]}",
             )
-        rows.append(
-            {"id": str(record.get("id", len(rows))), "text": record["text"], "labels": labels}
-        )
+        given_id = record.get("id")
+        row_id = str(len(rows) if given_id is None or given_id == "" else given_id)
+        rows.append({"id": row_id, "text": record["text"], "labels": labels})
     return rows
 
 

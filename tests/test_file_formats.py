@@ -1,5 +1,6 @@
-"""Gzip-compressed inputs and outputs: ``train.jsonl.gz`` reads as ``train.jsonl`` does, a
-``.gz`` output is written compressed, and a broken ``.gz`` is named with its line."""
+"""Gzip-compressed inputs and outputs (``train.jsonl.gz`` reads as ``train.jsonl`` does, a
+``.gz`` output is written compressed, a broken ``.gz`` is named with its line), and CSV files
+of texts for ``predict`` and ``distill``."""
 
 from __future__ import annotations
 
@@ -141,3 +142,40 @@ def test_a_broken_gz_is_named_with_the_line_reached(tmp_path, capsys):
     fake.write_text('{"text": "not compressed"}\n')
     assert main(["data", "stats", str(fake)]) == 2
     assert f"{fake}: named .gz but not gzip-compressed data" in capsys.readouterr().err
+
+
+def test_a_csv_of_texts_is_read_by_predict_and_distill(tmp_path, capsys):
+    comma = tmp_path / "texts.csv"
+    comma.write_text(
+        'id,text,labels\r\nq1,"Alice, from Rome, said:\r\n""hello""",person\r\n\r\n'
+        ',Bob,"person, city"\r\n'
+    )
+    rows = _read_predict_input(comma, ["city"])
+    assert rows == [
+        {"id": "q1", "text": 'Alice, from Rome, said:\r\n"hello"', "labels": ["person"]},
+        {"id": "1", "text": "Bob", "labels": ["person", "city"]},
+    ]
+    semicolon = tmp_path / "excel.csv"  # Excel's export where the decimal mark is a comma
+    semicolon.write_text("text;labels\nAlice, from Rome;person,city\n")
+    assert _read_predict_input(_gzip(semicolon), [])[0] == {
+        "id": "0",
+        "text": "Alice, from Rome",
+        "labels": ["person", "city"],
+    }
+    assert list(read_documents(comma)) == [
+        ("q1", 'Alice, from Rome, said:\r\n"hello"'),
+        ("texts:5", "Bob"),  # the line its row starts on
+    ]
+    body = tmp_path / "body.csv"
+    body.write_text("title,body\nA,First text.\n")
+    assert list(read_documents(body, "body")) == [("body:2", "First text.")]
+
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("id,body\n1,x\n")
+    args = ["predict", str(wrong), "-o", str(tmp_path / "o.jsonl"), "--labels", "x"]
+    assert main([*args, "--model", str(tmp_path / "none")]) == 2
+    assert f"{wrong}:2: expected a 'text' column" in capsys.readouterr().err
+    unquoted = tmp_path / "unquoted.csv"
+    unquoted.write_text("text\nfine\nAlice, from Rome\n")
+    with pytest.raises(DataFormatError, match=r"unquoted.csv:3: expected at most 1 fields"):
+        list(read_documents(unquoted))
