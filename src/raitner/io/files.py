@@ -44,12 +44,20 @@ def file_stem(path: str | Path) -> str:
     return path.stem
 
 
-def _corrupt(path: str | Path, line: int, err: Exception) -> DataFormatError:
-    return DataFormatError(
-        path,
-        line,
-        f"the gzip stream is cut off or corrupt here ({err}); is the file complete?",
-    )
+def _reported(path: str | Path, lines: Iterator) -> Iterator:
+    """``lines``, with a decompression error turned into one naming the file and the first
+    line not read whole."""
+    number = 0
+    try:
+        for line in lines:
+            yield line
+            number += 1
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise DataFormatError(
+            path,
+            number + 1,
+            f"the gzip stream is cut off or corrupt here ({err}); is the file complete?",
+        ) from None
 
 
 def _open_checked(path: str | Path):
@@ -64,14 +72,8 @@ def _open_checked(path: str | Path):
 
 def binary_lines(path: str | Path) -> Iterator[bytes]:
     """The file's lines as bytes, each with its line terminator; ``.gz`` decompressed."""
-    number = 0
     with _open_checked(path) as handle:
-        try:
-            for raw in handle:
-                yield raw
-                number += 1
-        except (EOFError, gzip.BadGzipFile, zlib.error) as err:
-            raise _corrupt(path, number + 1, err) from None
+        yield from _reported(path, handle)
 
 
 def text_lines(
@@ -87,17 +89,11 @@ def text_lines(
         with open(path, encoding=encoding, newline=newline, errors=errors) as handle:
             yield from handle
         return
-    number = 0
     with (
         _open_checked(path) as raw,
         io.TextIOWrapper(raw, encoding, errors, newline=newline) as handle,
     ):
-        try:
-            for line in handle:
-                yield line
-                number += 1
-        except (EOFError, gzip.BadGzipFile, zlib.error) as err:
-            raise _corrupt(path, number + 1, err) from None
+        yield from _reported(path, handle)
 
 
 def read_text(path: str | Path, encoding: str = "utf-8-sig") -> str:
