@@ -77,7 +77,7 @@ def test_bad_files_name_the_file_the_line_and_what_was_expected(tmp_path):
         read_user_file(broken)
     unknown = tmp_path / "notes.docx"
     unknown.write_text("x")
-    with pytest.raises(RaitnerError, match=r"expected one of \.jsonl, \.json, \.conll"):
+    with pytest.raises(RaitnerError, match=r"expected one of \.jsonl, \.json, \.parquet, \.conll"):
         read_user_file(unknown)
     with pytest.raises(RaitnerError, match="not found"):
         load_source(str(tmp_path / "missing.bio"))

@@ -88,8 +88,8 @@ def _build_parser() -> argparse.ArgumentParser:
         nargs="+",
         type=Path,
         help=".jsonl files (one object per line with a string 'text' and optional 'id'), "
-        ".json arrays of such objects, .csv files with a header row naming such columns, or "
-        "text files (one document per non-empty line); any of them may be .gz-compressed",
+        ".json arrays of such objects, .csv or .parquet tables with such columns, or text "
+        "files (one document per non-empty line); any of them but Parquet may be .gz-compressed",
     )
     distill.add_argument("--output", "-o", required=True, type=Path, help="examples .jsonl")
     distill.add_argument(
@@ -360,8 +360,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="predict entities for a file of texts (JSONL, JSON, CSV, or plain text one per line)",
         description=(
             "Input: JSONL lines with a 'text' (and optional 'id', 'labels' / 'label_set'), a "
-            ".json array of such records or of Label Studio tasks (data.text), a .csv with "
-            "a header row naming such columns, any of them .gz-compressed, or "
+            ".json array of such records or of Label Studio tasks (data.text), a .csv or "
+            ".parquet with such columns, any of them but Parquet .gz-compressed, or "
             "any other file as plain text, one text per non-empty line (ids <file stem>:<line>, "
             "types from --labels); output: one JSON line per text with its 'id', 'entities', "
             "the types asked ('label_set'), raw 'answers' and unaligned mentions; it reads back "
@@ -859,13 +859,13 @@ def _extract(args: argparse.Namespace) -> int:
 def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
     from raitner.errors import DataFormatError
     from raitner.io.files import format_suffix
-    from raitner.io.jsonl import iter_jsonl
+    from raitner.io.records import RECORD_SUFFIXES, iter_records
 
     if not path.is_file():
         raise RaitnerError(f"input file {path} not found")
     rows = []
     suffix = format_suffix(path)
-    if suffix not in (".jsonl", ".json", ".csv"):  # plain text, one text a line, as distill reads
+    if suffix not in RECORD_SUFFIXES:  # plain text, one text a line, as distill reads
         if not default_labels:
             raise RaitnerError(
                 f"{path} is plain text, one text a line: give its types with --labels"
@@ -876,21 +876,16 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
             {"id": text_id, "text": text, "labels": default_labels}
             for text_id, text in read_documents(path)
         ]
-    if suffix == ".jsonl":
-        records = iter_jsonl(path)
-    elif suffix == ".csv":  # a header row naming the columns: text, and optionally id, labels
-        from raitner.io.csv_rows import iter_csv_rows
-
-        records = iter_csv_rows(path)
-    else:  # a JSON array of such records, or of Label Studio tasks (the text in data.text)
+    records = iter_records(path)  # CSV and Parquet: columns text, and optionally id, labels
+    if suffix == ".json":  # a JSON array of records, or of Label Studio tasks (data.text)
         from raitner.io.label_studio import task_as_text_record
-        from raitner.io.zh_common import iter_json_records
 
-        records = ((number, task_as_text_record(r)) for number, r in iter_json_records(path))
+        records = ((number, task_as_text_record(r)) for number, r in records)
     for number, record in records:
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             expected = {
                 ".csv": "a 'text' column (the header row names the columns)",
+                ".parquet": "a 'text' column",
                 ".json": "a string field 'text' (or data.text, as in a task)",
             }.get(suffix, "a string field 'text'")
             raise DataFormatError(path, number, f"expected {expected}")

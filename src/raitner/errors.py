@@ -9,10 +9,15 @@ class RaitnerError(Exception):
     """Base class for every error raitner raises on purpose."""
 
 
+class RowNumber(int):
+    """The 1-based row of a table (a Parquet file), for errors to name instead of a line."""
+
+
 class DataFormatError(RaitnerError, ValueError):
     """A data file does not have the format its reader expects.
 
-    The message names the file, the 1-based line (when there is one) and what was expected.
+    The message names the file, the 1-based line (when there is one; a :class:`RowNumber`
+    reads as ``file, row n``) and what was expected.
     """
 
     def __init__(self, path: str | Path | None, line: int | None, message: str) -> None:
@@ -20,7 +25,9 @@ class DataFormatError(RaitnerError, ValueError):
         self.line = line
         self.detail = message
         where = self.path or "<input>"
-        if line is not None:
+        if isinstance(line, RowNumber):
+            where = f"{where}, row {line}"
+        elif line is not None:
             where = f"{where}:{line}"
         super().__init__(f"{where}: {message}")
 

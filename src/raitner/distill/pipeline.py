@@ -56,30 +56,24 @@ def read_documents(path: str | Path, text_field: str = "text") -> Iterator[tuple
     """``(document id, text)`` pairs of a raw-text file.
 
     ``.jsonl``: one JSON object per line with a string ``text_field`` (and an optional ``id``);
-    ``.json``: an array of such objects; ``.csv``: a header row naming the columns, one of them
-    ``text_field`` (:mod:`raitner.io.csv_rows`); any other file: one document per non-empty
-    line. Ids default to ``<file stem>:<line>``. Any of them may be gzip-compressed
-    (``corpus.jsonl.gz``, ``corpus.txt.gz``: :mod:`raitner.io.files`).
+    ``.json``: an array of such objects; ``.csv`` or ``.parquet``: a table with a column
+    ``text_field`` (the RA-IT authors' SkyPile samples are Parquet; :mod:`raitner.io.records`);
+    any other file: one document per non-empty line. Ids default to ``<file stem>:<line>``.
+    Any of them but Parquet may be gzip-compressed (``corpus.jsonl.gz``, ``corpus.txt.gz``:
+    :mod:`raitner.io.files`).
     """
     from raitner.io.files import file_stem, format_suffix, text_lines
-    from raitner.io.jsonl import iter_jsonl
-    from raitner.io.zh_common import iter_json_records
+    from raitner.io.records import RECORD_SUFFIXES, TABLE_SUFFIXES, iter_records
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     suffix, stem = format_suffix(path), file_stem(path)
-    if suffix in (".jsonl", ".json", ".csv"):
-        if suffix == ".csv":
-            from raitner.io.csv_rows import iter_csv_rows
-
-            records = iter_csv_rows(path)
-        else:
-            records = iter_jsonl(path) if suffix == ".jsonl" else iter_json_records(path)
-        for number, record in records:
+    if suffix in RECORD_SUFFIXES:
+        for number, record in iter_records(path):
             text = record.get(text_field) if isinstance(record, dict) else None
             if not isinstance(text, str):
-                what = "column" if suffix == ".csv" else "string field"
+                what = "column" if suffix in TABLE_SUFFIXES else "string field"
                 raise DataFormatError(path, number, f"expected a {what} {text_field!r}")
             yield str(record.get("id") or f"{stem}:{number}"), text
         return

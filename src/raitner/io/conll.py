@@ -35,8 +35,8 @@ from pathlib import Path
 from raitner.errors import DataFormatError
 from raitner.io.files import binary_lines, text_lines
 from raitner.io.stats import ReadStats
-from raitner.io.tags import decode_tags, split_tag, token_offsets
-from raitner.schema import Entity, Example
+from raitner.io.tags import split_tag, tagged_text
+from raitner.schema import Example
 
 DOCSTART = "-DOCSTART-"
 
@@ -77,14 +77,7 @@ def read_conll(
 
     def flush() -> Example:
         nonlocal count
-        text = joiner.join(tokens)
-        entities = []
-        spans = decode_tags(tags, stats)
-        if spans:
-            offsets = token_offsets(tokens, joiner)
-            for start, end, label in spans:
-                char_start, char_end = offsets[start][0], offsets[end - 1][1]
-                entities.append(Entity(char_start, char_end, text[char_start:char_end], label))
+        text, entities = tagged_text(tokens, tags, joiner, stats)
         example = Example(id=f"{id_prefix}{count}", text=text, lang=lang, entities=entities)
         count += 1
         stats.examples += 1

@@ -64,12 +64,23 @@ def read_span_jsonl(path: str | Path, stats: ReadStats | None = None) -> list[Ex
     """The examples of a span-annotated JSONL file (see the module docstring); a line that
     fits none of the shapes raises ``DataFormatError`` naming the file, line and what was
     expected."""
+    return read_span_records(path, iter_jsonl(path), stats)
+
+
+def read_span_records(
+    path: str | Path,
+    records: Iterable[tuple[int, dict[str, Any]]],
+    stats: ReadStats | None = None,
+) -> list[Example]:
+    """The examples of ``(line, record)`` pairs of ``path``, each record in one of the shapes
+    of the module docstring (JSONL lines, or rows of a table as :mod:`raitner.io.parquet`
+    gives them)."""
     from raitner.io.user_files import text_lang
 
     path = Path(path)
     stats = stats if stats is not None else ReadStats()
     lines: list[_Line] = []
-    for index, (number, record) in enumerate(iter_jsonl(path)):
+    for index, (number, record) in enumerate(records):
         line = _read_line(path, number, index, record, stats)
         if line is not None:
             lines.append(line)

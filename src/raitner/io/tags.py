@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from raitner.io.stats import ReadStats
+from raitner.schema import Entity
 
 
 def split_tag(tag: str) -> tuple[str, str | None]:
@@ -64,3 +65,19 @@ def token_offsets(tokens: Sequence[str], separator: str) -> list[tuple[int, int]
         offsets.append((position, position + len(token)))
         position += len(token) + len(separator)
     return offsets
+
+
+def tagged_text(
+    tokens: Sequence[str], tags: Sequence[str], joiner: str, stats: ReadStats | None = None
+) -> tuple[str, list[Entity]]:
+    """The text of a tagged sentence (``joiner`` between tokens) and its entities."""
+    text = joiner.join(tokens)
+    spans = decode_tags(tags, stats)
+    if not spans:
+        return text, []
+    offsets = token_offsets(tokens, joiner)
+    entities = []
+    for start, end, label in spans:
+        char_start, char_end = offsets[start][0], offsets[end - 1][1]
+        entities.append(Entity(char_start, char_end, text[char_start:char_end], label))
+    return text, entities

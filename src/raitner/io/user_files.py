@@ -4,6 +4,8 @@
   format, doccano's or Prodigy's (:mod:`raitner.io.span_jsonl`);
 * ``.json``: UniversalNER conversations (:mod:`raitner.io.uniner`), or Label Studio's JSON or
   JSON-MIN export (:mod:`raitner.io.label_studio`), told apart by the first record;
+* ``.parquet``: a table of tokens and tags, or of texts and spans, as the Hugging Face Hub
+  serves datasets (:mod:`raitner.io.parquet`);
 * ``.conll``, ``.bio``, ``.iob``, ``.iob2``, ``.bioes``, ``.tsv``, ``.txt``: token/tag columns,
   one token a line and a blank line between sentences (:mod:`raitner.io.conll`). The token is
   the first column and the tag the last, so both ``token<TAB>tag`` and CoNLL-2003's
@@ -33,7 +35,7 @@ from raitner.io.stats import ReadStats
 from raitner.schema import Example
 
 TAGGED_SUFFIXES = (".conll", ".bio", ".iob", ".iob2", ".bioes", ".tsv", ".txt")
-SUFFIXES = (".jsonl", ".json", *TAGGED_SUFFIXES)
+SUFFIXES = (".jsonl", ".json", ".parquet", *TAGGED_SUFFIXES)
 #: token lines (or texts) sniffed for the column separator and the language
 _SNIFFED = 200
 
@@ -65,9 +67,15 @@ def _sniff_columns(path: Path) -> tuple[str | None, str]:
         tokens.append(line.split(separator)[0])
         if len(tokens) >= _SNIFFED:
             break
-    single_cjk = sum(1 for token in tokens if len(token) == 1 and is_cjk(token))
-    lang = "zh" if tokens and single_cjk * 2 > len(tokens) else "en"
-    return separator, lang
+    return separator, tokens_lang(tokens)
+
+
+def tokens_lang(tokens: Iterable[str]) -> str:
+    """``"zh"`` when most of the tokens (the first 200) are single CJK characters (a Chinese
+    file tagged by character), else ``"en"``."""
+    sample = list(islice(tokens, _SNIFFED))
+    single_cjk = sum(1 for token in sample if len(token) == 1 and is_cjk(token))
+    return "zh" if sample and single_cjk * 2 > len(sample) else "en"
 
 
 def types_of(examples: Iterable[Example]) -> tuple[str, ...]:
@@ -104,6 +112,10 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
         if examples and text_lang(example.text for example in examples) == "zh":
             examples = [replace(example, lang="zh") for example in examples]
         return examples
+    if suffix == ".parquet":
+        from raitner.io.parquet import read_parquet
+
+        return read_parquet(path, stats)
     if suffix in TAGGED_SUFFIXES:
         from raitner.io.conll import read_conll
 
@@ -120,8 +132,9 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
         )
     raise RaitnerError(
         f"cannot read {path}: expected one of {', '.join(SUFFIXES)} (span-annotated JSONL, "
-        "UniversalNER conversation or Label Studio JSON, or token/tag columns), each also "
-        "gzip-compressed with .gz after it"
+        "UniversalNER conversation or Label Studio JSON, Parquet as the Hugging Face Hub "
+        "serves datasets, or token/tag columns), each but Parquet also gzip-compressed with "
+        ".gz after it"
     )
 
 

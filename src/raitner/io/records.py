@@ -1,0 +1,46 @@
+"""The records of a file of texts, whatever its format, for ``raitner predict`` and
+``raitner distill``: ``(line or row, record)`` pairs.
+
+* ``.jsonl``: one JSON object a line (:func:`raitner.io.jsonl.iter_jsonl`);
+* ``.json``: a top-level array of them (:func:`raitner.io.zh_common.iter_json_records`);
+* ``.csv``: rows under a header row naming the columns (:mod:`raitner.io.csv_rows`);
+* ``.parquet``: rows of a table, numbered as rows (:mod:`raitner.io.parquet`).
+
+Each may be gzip-compressed but Parquet (:mod:`raitner.io.files`). Files of other names are
+plain text, one text a line, which the commands read themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from raitner.io.files import format_suffix
+
+RECORD_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+#: the formats whose records are rows of named columns rather than JSON objects
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+def iter_records(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """``(line, record)`` for each record of a file whose format is one of
+    :data:`RECORD_SUFFIXES` (a Parquet row's number is a :class:`raitner.errors.RowNumber`)."""
+    suffix = format_suffix(path)
+    if suffix == ".jsonl":
+        from raitner.io.jsonl import iter_jsonl
+
+        return iter_jsonl(path)
+    if suffix == ".json":
+        from raitner.io.zh_common import iter_json_records
+
+        return iter_json_records(path)
+    if suffix == ".csv":
+        from raitner.io.csv_rows import iter_csv_rows
+
+        return iter_csv_rows(path)
+    if suffix == ".parquet":
+        from raitner.io.parquet import iter_parquet_rows
+
+        return iter_parquet_rows(path)
+    raise ValueError(f"{path}: not one of {', '.join(RECORD_SUFFIXES)}")

@@ -1,0 +1,169 @@
+"""Annotated Parquet files, as the Hugging Face Hub serves datasets: tokens with named or
+string tags, or texts with spans; read wherever an annotated file goes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("datasets")
+import pyarrow as pa  # noqa: E402 (after the skip: both come with the train extra)
+import pyarrow.parquet as pq  # noqa: E402
+from datasets import ClassLabel, Dataset, Features, Sequence, Value  # noqa: E402
+
+from raitner.cli import main  # noqa: E402
+from raitner.errors import DataFormatError  # noqa: E402
+from raitner.io import registry  # noqa: E402
+from raitner.io.stats import ReadStats  # noqa: E402
+from raitner.io.user_files import read_user_file  # noqa: E402
+from raitner.schema import Entity  # noqa: E402
+
+CONLL_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+
+
+@pytest.fixture(autouse=True)
+def _no_added_files(monkeypatch):
+    monkeypatch.setattr(registry, "_FILES", {})
+
+
+def _hub_like(path, tokens, tags):
+    """A Parquet file as ``Dataset.to_parquet`` (and the Hub's conversion) writes CoNLL-2003:
+    numbered tags whose names are in the file's features."""
+    features = Features(
+        {
+            "id": Value("string"),
+            "tokens": Sequence(Value("string")),
+            "ner_tags": Sequence(ClassLabel(names=CONLL_TAGS)),
+        }
+    )
+    ids = [str(i) for i in range(len(tokens))]
+    Dataset.from_dict({"id": ids, "tokens": tokens, "ner_tags": tags}, features).to_parquet(path)
+    return path
+
+
+def test_numbered_tags_are_named_by_the_files_features(tmp_path):
+    path = _hub_like(
+        tmp_path / "test-00000-of-00001.parquet",
+        [["EU", "rejects", "German", "call"], ["Peter", "Blackburn"]],
+        [[3, 0, 7, 0], [1, 2]],
+    )
+    stats = ReadStats()
+    first, second = read_user_file(path, stats)
+    assert (first.id, first.text, first.lang) == (
+        "test-00000-of-00001:0",
+        "EU rejects German call",
+        "en",
+    )
+    assert first.entities == [Entity(0, 2, "EU", "ORG"), Entity(11, 17, "German", "MISC")]
+    assert second.entities == [Entity(0, 15, "Peter Blackburn", "PER")]
+    assert (stats.examples, stats.entities) == (2, 3)
+
+
+def test_string_tags_and_chinese_characters(tmp_path):
+    path = tmp_path / "weibo.parquet"
+    table = pa.table(
+        {"words": [["我", "在", "北", "京"]], "tags": [["O", "O", "B-地点", "I-地点"]]}
+    )
+    pq.write_table(table, path)
+    (example,) = read_user_file(path)
+    assert (example.text, example.lang) == ("我在北京", "zh")
+    assert example.entities == [Entity(2, 4, "北京", "地点")]
+
+
+def test_texts_with_spans_read_as_span_jsonl_lines_do(tmp_path):
+    path = tmp_path / "spans.parquet"
+    rows = [
+        {
+            "id": "a",
+            "text": "Alice flew to Rome.",
+            "entities": [{"start": 0, "end": 5, "label": "person"}],
+        },
+        {"id": "b", "text": "Nothing here.", "entities": []},
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    first, second = read_user_file(path)
+    assert (first.id, first.entities) == ("a", [Entity(0, 5, "Alice", "person")])
+    assert (second.id, second.entities) == ("b", [])
+
+    bad = tmp_path / "bad.parquet"
+    rows[1]["entities"] = [{"start": 0, "end": 99, "label": "x"}]
+    pq.write_table(pa.Table.from_pylist(rows), bad)
+    with pytest.raises(DataFormatError, match=r"bad.parquet, row 2: "):
+        read_user_file(bad)
+
+
+def test_unreadable_tables_name_the_file_the_row_and_what_was_expected(tmp_path):
+    unnamed = tmp_path / "unnamed.parquet"
+    pq.write_table(pa.table({"tokens": [["a"], ["b", "c"]], "ner_tags": [[0], [1, 0]]}), unnamed)
+    with pytest.raises(DataFormatError, match="row 1: the tags in 'ner_tags' are numbers"):
+        read_user_file(unnamed)
+
+    short = tmp_path / "short.parquet"
+    pq.write_table(pa.table({"tokens": [["a", "b"]], "tags": [["O"]]}), short)
+    with pytest.raises(
+        DataFormatError, match=r"row 1: expected as many tags in 'tags' as tokens \(2\), got 1"
+    ):
+        read_user_file(short)
+
+    other = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"sentence": ["x"], "y": [1]}), other)
+    with pytest.raises(DataFormatError, match="found columns sentence, y"):
+        read_user_file(other)
+
+    fake = tmp_path / "fake.parquet"
+    fake.write_text("id,text\n")
+    with pytest.raises(DataFormatError, match="fake.parquet: expected a Parquet file"):
+        read_user_file(fake)
+
+
+def test_a_hub_parquet_is_evaluated_and_exported_like_any_annotated_file(tmp_path, capsys):
+    path = _hub_like(
+        tmp_path / "conll.parquet", [["Peter", "Blackburn", "in", "Rome"]], [[1, 2, 0, 5]]
+    )
+    assert main(["data", "stats", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["splits"]["file"]["entities_per_type"] == {"PER": 1, "LOC": 1}
+    out = tmp_path / "conll.jsonl"
+    assert main(["data", "export", str(path), "-o", str(out)]) == 0
+    assert [e.text for e in read_user_file(out)[0].entities] == ["Peter Blackburn", "Rome"]
+    spec = registry.add_file_benchmark(path, "test", {"PER": "person", "LOC": "location"})
+    assert spec.name == "conll" and spec.types == ("person", "location")
+
+
+def test_predict_and_distill_read_texts_from_a_parquet_table(tmp_path, capsys):
+    from raitner.cli import _read_predict_input
+    from raitner.distill.pipeline import read_documents
+
+    path = tmp_path / "corpus.parquet"
+    rows = [
+        {"id": "d1", "text": "Alice flew to Rome.", "labels": "person, city"},
+        {"id": None, "text": "Bob stayed.", "labels": None},
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    assert _read_predict_input(path, ["person"]) == [
+        {"id": "d1", "text": "Alice flew to Rome.", "labels": ["person", "city"]},
+        {"id": "1", "text": "Bob stayed.", "labels": ["person"]},
+    ]
+    assert list(read_documents(path)) == [
+        ("d1", "Alice flew to Rome."),
+        ("corpus:2", "Bob stayed."),
+    ]
+    with pytest.raises(DataFormatError, match=r"corpus.parquet, row 1: expected a column 'body'"):
+        list(read_documents(path, "body"))
+
+
+def test_the_ra_it_authors_skypile_sample_is_a_distillation_corpus(data_root):
+    # the RA-IT reference code's corpus sample (ten SkyPile-150B documents) is Parquet
+    from raitner.distill.pipeline import read_documents
+
+    path = (
+        data_root
+        / "zh/ra_it_reference/data/corpus_data/my_data/SkyPile-150B/sky_10_samples.parquet"
+    )
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this data root")
+    documents = list(read_documents(path))
+    assert len(documents) == 10
+    assert all(text.strip() for _, text in documents)
+    assert len({doc_id for doc_id, _ in documents}) == 10
