@@ -482,6 +482,29 @@ def test_extract_prints_entities_as_json_lines(tiny_model_dir, capsys):
     assert "  person: " in captured.err and "  location: " in captured.err
 
 
+def test_extract_reads_the_text_from_standard_input_with_dash(
+    lively_model_dir, capsys, monkeypatch
+):
+    import io
+
+    def answers(captured) -> tuple[str, str]:
+        return captured.out, captured.err.split("the model's answers:")[1]
+
+    text = "Barack Obama visited Paris ."
+    options = ["--labels", "person,location", "--max-new-tokens", "8", "--show-answers"]
+    options += ["--model", str(lively_model_dir)]
+    assert main(["extract", text, *options]) == 0
+    from_argument = answers(capsys.readouterr())
+    assert from_argument[1].strip()  # the model said something for the input to change
+    monkeypatch.setattr("sys.stdin", io.StringIO(text + "\n"))  # as `echo text |` gives it
+    assert main(["extract", "-", *options]) == 0
+    assert answers(capsys.readouterr()) == from_argument
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    assert main(["extract", "-", "--labels", "person", "--model", "/nonexistent"]) == 2
+    assert "no text to extract entities from: standard input is empty" in capsys.readouterr().err
+
+
 def test_a_model_that_cannot_be_loaded_is_an_error_not_a_traceback(tmp_path, capsys):
     missing = tmp_path / "no-such-model"
     assert main(["extract", "Alice", "--labels", "person", "--model", str(missing)]) == 2

@@ -346,7 +346,11 @@ def _build_parser() -> argparse.ArgumentParser:
         )
 
     extract = commands.add_parser("extract", help="entities of one text, with character offsets")
-    extract.add_argument("text")
+    extract.add_argument(
+        "text",
+        help="the text; - reads it from standard input (offsets count from its first "
+        "character; the line break ending the input is not part of it)",
+    )
     extract.add_argument("--labels", required=True, help="comma-separated entity types")
     extract.add_argument(
         "--show-answers",
@@ -841,9 +845,16 @@ def _extract(args: argparse.Namespace) -> int:
     labels = [label.strip() for label in args.labels.split(",") if label.strip()]
     if not labels:
         raise RaitnerError("--labels needs at least one entity type")
+    text = args.text
+    if text == "-":
+        text = sys.stdin.read()
+        text = text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+    if not text.strip():
+        source = "standard input" if args.text == "-" else "the text argument"
+        raise RaitnerError(f"no text to extract entities from: {source} is empty")
     ner = _load_ner(args, pool=args.pool)
     examples = "pool" if args.examples == "pool" else None
-    (prediction,) = ner.predict([args.text], labels, examples=examples)
+    (prediction,) = ner.predict([text], labels, examples=examples)
     entities = prediction.to_dicts()
     for entity in entities:
         print(json.dumps(entity, ensure_ascii=False))
