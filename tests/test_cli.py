@@ -464,7 +464,7 @@ def test_predict_reads_a_json_array_of_records_or_of_label_studio_tasks(tmp_path
     ]
 
     broken = tmp_path / "broken.json"
-    broken.write_text('[{"text": "ok"},\n {"data": {"body": "no text"}}]')
+    broken.write_text('[{"text": "ok"},\n {"data": {"title": "which", "body": "is the text?"}}]')
     args = ["predict", str(broken), "-o", str(tmp_path / "o.jsonl"), "--labels", "x"]
     assert main([*args, "--model", str(tmp_path / "none")]) == 2
     assert f"{broken}:2: expected a string field 'text' (or data.text" in capsys.readouterr().err

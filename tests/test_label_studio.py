@@ -202,3 +202,31 @@ def test_export_as_tasks_to_review_reads_back_once_accepted(tmp_path, capsys):
     assert [(ex.id, ex.text, ex.entities) for ex in reviewed] == [
         (ex.id, ex.text, ex.entities) for ex in original
     ]
+
+
+def test_a_project_reading_another_data_field_keeps_its_raitner_id(tmp_path):
+    # a labelling config with value="$sentence": the exported text is data.sentence, beside
+    # the raitner_id a task raitner exported carries
+    from raitner.cli import _read_predict_input
+
+    tasks = [
+        {
+            "id": 7,
+            "data": {"sentence": "Alice met Bob", "raitner_id": "mine:0"},
+            "annotations": [
+                {
+                    "result": [
+                        {"value": {"start": 0, "end": 5, "text": "Alice", "labels": ["person"]}}
+                    ]
+                }
+            ],
+        }
+    ]
+    path = tmp_path / "sentences.json"
+    path.write_text(json.dumps(tasks))
+    (example,) = read_user_file(path)
+    assert (example.id, example.text) == ("mine:0", "Alice met Bob")
+    assert example.entities == [Entity(0, 5, "Alice", "person")]
+    assert _read_predict_input(path, ["person"]) == [
+        {"id": "mine:0", "text": "Alice met Bob", "labels": ["person"]}
+    ]

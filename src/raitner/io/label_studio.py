@@ -160,16 +160,24 @@ def task_as_text_record(record: Any) -> Any:
         return record
     data = record["data"]
     task_id = data.get("raitner_id", record.get("id"))
-    return {"text": data.get("text"), **({"id": task_id} if task_id is not None else {})}
+    return {"text": _text_of(data), **({"id": task_id} if task_id is not None else {})}
+
+
+def _text_of(data: dict[str, Any]) -> str | None:
+    """``data.text``, else the one string field of ``data`` besides ``raitner_id`` (a project
+    whose labelling config reads another field, ``value="$sentence"``), else None."""
+    if isinstance(data.get("text"), str):
+        return data["text"]
+    strings = [k for k, v in data.items() if isinstance(v, str) and k != "raitner_id"]
+    return data[strings[0]] if len(strings) == 1 else None
 
 
 def _task_text(data: dict[str, Any], fail) -> str:
-    if isinstance(data.get("text"), str):
-        return data["text"]
-    strings = [key for key, value in data.items() if isinstance(value, str)]
-    if len(strings) == 1:
-        return data[strings[0]]
-    raise fail(f"expected the text in data.text (or one string field of data), found {strings}")
+    text = _text_of(data)
+    if text is None:
+        strings = [key for key, value in data.items() if isinstance(value, str)]
+        raise fail(f"expected the text in data.text (or one string field of data), found {strings}")
+    return text
 
 
 def _regions_key(record: dict[str, Any]) -> str | None:
