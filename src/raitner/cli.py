@@ -45,7 +45,8 @@ def _build_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "name",
         help="benchmark name (see `raitner data list`) or an annotated file (.jsonl, .json, "
-        ".conll, .bio, .iob, .iob2, .bioes, .tsv, .txt)",
+        ".parquet, .conll, .bio, .iob, .iob2, .bioes, .tsv, .txt; each but .parquet may be "
+        ".gz-compressed)",
     )
     stats.add_argument("--split", action="append", help="split(s) to read (default: all)")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
@@ -71,6 +72,25 @@ def _build_parser() -> argparse.ArgumentParser:
         "(for the NER template's controls, label and text)",
     )
     _add_data_root(export)
+    split = data_commands.add_parser(
+        "split",
+        help="split a benchmark split or an annotated file into seeded train/dev/test files "
+        "(repeated texts kept in one split)",
+    )
+    split.add_argument("source", help="BENCHMARK:SPLIT or an annotated file")
+    split.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        type=Path,
+        help="folder to write train.jsonl, dev.jsonl and test.jsonl into (raitner's span JSONL)",
+    )
+    split.add_argument(
+        "--dev", type=float, default=0.1, help="below 1: a fraction of the texts; else a count"
+    )
+    split.add_argument("--test", type=float, default=0.1, help="as --dev")
+    split.add_argument("--seed", type=int, default=1)
+    _add_data_root(split)
 
     distill = commands.add_parser(
         "distill",
@@ -636,6 +656,31 @@ def _data_export(args: argparse.Namespace) -> int:
     else:
         count = write_span_jsonl(args.output, examples, args.shape)
     print(f"wrote {count} examples to {args.output}")
+    return 0
+
+
+def _data_split(args: argparse.Namespace) -> int:
+    from raitner.data.splitting import SPLIT_NAMES, split_examples
+    from raitner.io.span_jsonl import write_span_jsonl
+    from raitner.sources import load_source
+
+    examples = load_source(args.source, args.data_root)
+    if not examples:
+        raise RaitnerError(f"{args.source}: no examples to split")
+    splits = split_examples(examples, dev=args.dev, test=args.test, seed=args.seed)
+    train_types = {entity.label for example in splits.train for entity in example.entities}
+    for name in SPLIT_NAMES:
+        part = getattr(splits, name)
+        path = args.output / f"{name}.jsonl"
+        if not part:
+            print(f"{name}: no examples, {path} not written")
+            continue
+        write_span_jsonl(path, part, "raitner")
+        mentions = sum(len(example.entities) for example in part)
+        print(f"{name}: {len(part)} examples, {mentions} mentions -> {path}")
+        unseen = sorted({e.label for ex in part for e in ex.entities} - train_types)
+        if name != "train" and unseen:
+            print(f"  types no train example has: {', '.join(unseen)}")
     return 0
 
 
@@ -1237,6 +1282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("data", "list"): _data_list,
         ("data", "stats"): _data_stats,
         ("data", "export"): _data_export,
+        ("data", "split"): _data_split,
         ("build", None): _build,
         ("train", None): _train,
         ("extract", None): _extract,
