@@ -444,6 +444,23 @@ def test_markdown_and_written_report(tmp_path: Path) -> None:
     ]
 
 
+def test_the_markdown_lists_the_first_rows_types_by_their_gold_mentions() -> None:
+    # person: 1 of 3 answered mentions right, 3 gold → 33.33 each; city: 1 of 1, 1 gold
+    answers = ['["Alice", "Bob"]', '["Carol"]', '["Rome"]', "[]"]
+    golds = [["Alice", "Dan"], ["Eve"], ["Rome"], []]
+    result = uniner_f1(answers, golds, ["person", "person", "city", "city"])
+    table = build_table({"model (UniNER F1)": {"AI": result}, "other": {"AI": _result(1, 1, 1)}})
+    markdown = render_markdown(table)
+    section = markdown[markdown.index("## By type") :]
+    assert "model (UniNER F1), each type asked" in section
+    assert section.index("| AI | person |") < section.index("| AI | city |")
+    assert "| AI | person | 33.33 | 33.33 | 33.33 | 3 | 3 | 1 |" in section
+    assert "| AI | city | 100.00 | 100.00 | 100.00 | 1 | 1 | 1 |" in section
+    assert "other" not in section
+    no_types = render_markdown(build_table({"m": {"AI": _result(1, 1, 1)}}))
+    assert "## By type" not in no_types
+
+
 def test_evaluate_imports_without_torch() -> None:
     code = "import sys, raitner.evaluate; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -6,6 +6,9 @@ scores, then rounded; it can differ from the mean of the printed cells by at mos
 A benchmark a row lacks is shown as ``-`` and left out of that row's average (``n_benchmarks``
 in the JSON says how many went in).
 
+When the first row's results have per-type counts (``NERResult.per_type``), the markdown
+lists each type's scores after the details ("By type").
+
 A table may also carry ``unparseable`` (``{decoding: {benchmark: counts}}``, written by the
 evaluation runner): the markdown then ends with the unparseable answers of each decoding; and
 ``errors`` (``{decoding: {benchmark: ErrorKinds.to_dict()}}``, see
@@ -136,6 +139,7 @@ def render_markdown(table: Mapping[str, Any], *, title: str | None = None) -> st
                 + " | ".join(scores + counts)
                 + " |"
             )
+    lines += _by_type_lines(table["rows"][0], benchmarks)
     if table.get("unparseable"):
         lines += _unparseable_lines(table["unparseable"])
     if table.get("errors"):
@@ -143,6 +147,29 @@ def render_markdown(table: Mapping[str, Any], *, title: str | None = None) -> st
     if table.get("dropped_unaligned"):
         lines += _dropped_lines(table["dropped_unaligned"])
     return "\n".join(lines) + "\n"
+
+
+def _by_type_lines(row: Mapping[str, Any], benchmarks: list[str]) -> list[str]:
+    """Each type's scores in the first row's results, types by their gold mentions."""
+    if not any(row["results"].get(bench, {}).get("per_type") for bench in benchmarks):
+        return []
+    lines = _section_head(
+        "By type",
+        f"{_escape(row['name'])}, each type asked: its precision, recall and F1 (%) and "
+        "counts, the types in order of their gold mentions.",
+        ["Benchmark", "Type", "P", "R", "F1", "Pred", "Gold", "TP"],
+        numeric=range(2, 8),
+    )
+    for bench in benchmarks:
+        per_type = row["results"].get(bench, {}).get("per_type") or {}
+        ordered = sorted(per_type.items(), key=lambda item: (-item[1]["n_gold"], item[0]))
+        for label, counts in ordered:
+            scores = [_cell(percent(counts[key])) for key in SCORES]
+            numbers = [str(counts[key]) for key in ("n_pred", "n_gold", "tp")]
+            lines.append(
+                f"| {_escape(bench)} | {_escape(label)} | " + " | ".join(scores + numbers) + " |"
+            )
+    return lines
 
 
 #: Rows of the unparseable-answers section: (key in the counts, reader, out of which key).
