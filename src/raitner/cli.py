@@ -54,7 +54,7 @@ def _build_parser() -> argparse.ArgumentParser:
     export = data_commands.add_parser(
         "export",
         help="write a benchmark split or an annotated file as span JSONL (raitner's, or "
-        "doccano's or Prodigy's to import there) or as Label Studio tasks",
+        "doccano's or Prodigy's to import there), as Label Studio tasks, or as BIO columns",
     )
     export.add_argument(
         "source",
@@ -64,12 +64,13 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", required=True, type=Path)
     export.add_argument(
         "--shape",
-        choices=["raitner", "doccano", "prodigy", "label-studio"],
+        choices=["raitner", "doccano", "prodigy", "label-studio", "conll"],
         default="raitner",
         help="raitner (default; keeps ids and label sets), doccano ({text, label: [[start, "
-        "end, type]]}) or prodigy ({text, spans}), both keeping the id in meta; or "
+        "end, type]]}) or prodigy ({text, spans}), both keeping the id in meta; "
         "label-studio: a .json array of tasks with the mentions as predictions to review "
-        "(for the NER template's controls, label and text)",
+        "(for the NER template's controls, label and text); or conll: token<TAB>BIO-tag "
+        "lines for a token classifier to train on (.conll, .bio, .tsv …)",
     )
     _add_data_root(export)
     split = data_commands.add_parser(
@@ -641,14 +642,31 @@ def _data_stats(args: argparse.Namespace) -> int:
 
 
 def _data_export(args: argparse.Namespace) -> int:
+    from raitner.io.files import format_suffix
     from raitner.io.span_jsonl import write_span_jsonl
+    from raitner.io.user_files import TAGGED_SUFFIXES
     from raitner.sources import load_source
 
     if args.shape == "label-studio" and args.output.suffix.lower() != ".json":
         raise RaitnerError(
             f"--shape label-studio writes a JSON array: name the output .json, not {args.output}"
         )
+    if args.shape == "conll" and format_suffix(args.output) not in TAGGED_SUFFIXES:
+        raise RaitnerError(
+            f"--shape conll writes token/tag columns: name the output with one of "
+            f"{', '.join(TAGGED_SUFFIXES)}, not {args.output}"
+        )
     examples = load_source(args.source, args.data_root)
+    if args.shape == "conll":
+        from raitner.io.conll import write_conll
+
+        written = write_conll(args.output, examples)
+        print(f"wrote {written.sentences} sentences to {args.output} (token<TAB>BIO tag)")
+        if written.overlapping:
+            print(f"  mentions left out, overlapping a longer one: {written.overlapping}")
+        if written.empty_texts:
+            print(f"  texts without a token, not written: {written.empty_texts}")
+        return 0
     if args.shape == "label-studio":
         from raitner.io.label_studio import write_label_studio_tasks
 

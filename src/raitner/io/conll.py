@@ -25,18 +25,23 @@ Line rules:
 
 Anything else raises ``DataFormatError`` with the file, the 1-based line and what was expected.
 Examples have raw labels and ``id = f"{id_prefix}{n}"`` with ``n`` the 0-based sentence index.
+
+:func:`write_conll` writes examples the other way, ``token<TAB>BIO-tag``, for taggers to train
+on (a model's predictions or a teacher's annotations distilled into a token classifier).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from raitner.atomic import atomic_write
 from raitner.errors import DataFormatError
 from raitner.io.files import binary_lines, text_lines
 from raitner.io.stats import ReadStats
 from raitner.io.tags import split_tag, tagged_text
-from raitner.schema import Example
+from raitner.schema import Entity, Example
 
 DOCSTART = "-DOCSTART-"
 
@@ -134,3 +139,65 @@ def _undecodable_line(path: str | Path, encoding: str) -> int | None:
         except UnicodeDecodeError:
             return number
     return None
+
+
+@dataclass
+class ConllWriteStats:
+    """What :func:`write_conll` wrote and what BIO could not hold."""
+
+    sentences: int = 0
+    #: mentions left out because they overlap a longer (or earlier) one: BIO tags one per token
+    overlapping: int = 0
+    #: texts with no token (empty or only whitespace), not written
+    empty_texts: int = 0
+
+
+def bio_tokens(example: Example) -> tuple[list[str], list[str], int]:
+    """``(tokens, BIO tags, mentions left out)`` of one example.
+
+    English text is cut at whitespace and, inside a word, at the edges of its mentions
+    (``Rome.`` with the mention ``Rome`` becomes ``Rome`` and ``.``), so text already tokenised
+    and joined by single spaces, as the benchmarks are, keeps its tokens; Chinese text gives one
+    token per character. Nested or overlapping mentions cannot all be tagged: the longest (then
+    the earliest) of each overlap is kept.
+    """
+    kept: list[Entity] = []
+    for entity in sorted(example.entities, key=lambda e: (-(e.end - e.start), e.start)):
+        if all(entity.end <= other.start or entity.start >= other.end for other in kept):
+            kept.append(entity)
+    boundaries = {position for e in kept for position in (e.start, e.end)}
+    tokens: list[str] = []
+    starts: list[int] = []
+    token_start: int | None = None
+    for position, character in enumerate(example.text + " "):
+        cut = character.isspace() or position in boundaries or example.lang == "zh"
+        if cut and token_start is not None:
+            tokens.append(example.text[token_start:position])
+            starts.append(token_start)
+            token_start = None
+        if not character.isspace() and token_start is None and position < len(example.text):
+            token_start = position
+    tags = ["O"] * len(tokens)
+    for entity in kept:
+        inside = [i for i, start in enumerate(starts) if entity.start <= start < entity.end]
+        for order, index in enumerate(inside):
+            tags[index] = f"{'B' if order == 0 else 'I'}-{entity.label}"
+    return tokens, tags, len(example.entities) - len(kept)
+
+
+def write_conll(path: str | Path, examples: Iterable[Example]) -> ConllWriteStats:
+    """Write examples atomically as ``token<TAB>tag`` lines (BIO), a blank line after each
+    sentence, as :func:`read_conll` and most taggers' training scripts read them (see
+    :func:`bio_tokens` for the tokens). Ids and label sets have no place in the format."""
+    stats = ConllWriteStats()
+    with atomic_write(path) as handle:
+        for example in examples:
+            tokens, tags, left_out = bio_tokens(example)
+            stats.overlapping += left_out
+            if not tokens:
+                stats.empty_texts += 1
+                continue
+            handle.writelines(f"{token}\t{tag}\n" for token, tag in zip(tokens, tags, strict=True))
+            handle.write("\n")
+            stats.sentences += 1
+    return stats
