@@ -104,6 +104,8 @@ def test_documents_from_jsonl_and_text_files(tmp_path: Path) -> None:
     jsonl = tmp_path / "docs.jsonl"
     jsonl.write_text('{"id": "a", "text": "One."}\n{"text": "Two."}\n', encoding="utf-8")
     assert list(read_documents(jsonl)) == [("a", "One."), ("docs:2", "Two.")]
+    jsonl.write_text('{"id": 0, "text": "Zero."}\n{"id": null, "text": "None."}\n')
+    assert list(read_documents(jsonl)) == [("0", "Zero."), ("docs:2", "None.")]
     plain = tmp_path / "docs.txt"
     plain.write_text("First doc.\n\nSecond doc.\n", encoding="utf-8")
     assert list(read_documents(plain)) == [("docs:1", "First doc."), ("docs:3", "Second doc.")]

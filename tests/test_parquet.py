@@ -80,14 +80,17 @@ def test_texts_with_spans_read_as_span_jsonl_lines_do(tmp_path):
             "entities": [{"start": 0, "end": 5, "label": "person"}],
         },
         {"id": "b", "text": "Nothing here.", "entities": []},
+        {"id": None, "text": "No id, no entities, no label set.", "label_set": None},
     ]
     pq.write_table(pa.Table.from_pylist(rows), path)
-    first, second = read_user_file(path)
+    first, second, third = read_user_file(path)
     assert (first.id, first.entities) == ("a", [Entity(0, 5, "Alice", "person")])
     assert (second.id, second.entities) == ("b", [])
+    assert (third.id, third.entities, third.label_set) == ("spans:2", [], ())  # nulls: absent
 
     bad = tmp_path / "bad.parquet"
     rows[1]["entities"] = [{"start": 0, "end": 99, "label": "x"}]
+    del rows[2]
     pq.write_table(pa.Table.from_pylist(rows), bad)
     with pytest.raises(DataFormatError, match=r"bad.parquet, row 2: "):
         read_user_file(bad)

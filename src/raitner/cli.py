@@ -382,7 +382,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser(
         "predict",
-        help="predict entities for a file of texts (JSONL, JSON, CSV, or plain text one per line)",
+        help="predict entities for a file of texts (JSONL, JSON, CSV, Parquet, or plain text "
+        "one per line)",
         description=(
             "Input: JSONL lines with a 'text' (and optional 'id', 'labels' / 'label_set'), a "
             ".json array of such records or of Label Studio tasks (data.text), a .csv or "

@@ -75,7 +75,9 @@ def read_documents(path: str | Path, text_field: str = "text") -> Iterator[tuple
             if not isinstance(text, str):
                 what = "column" if suffix in TABLE_SUFFIXES else "string field"
                 raise DataFormatError(path, number, f"expected a {what} {text_field!r}")
-            yield str(record.get("id") or f"{stem}:{number}"), text
+            given_id = record.get("id")  # an empty CSV cell or a null is no id
+            missing = given_id is None or given_id == ""
+            yield (f"{stem}:{number}" if missing else str(given_id)), text
         return
     for number, line in enumerate(text_lines(path), start=1):
         if line.strip():

@@ -58,13 +58,14 @@ def _open(path: Path):
 
 def iter_parquet_rows(path: str | Path) -> Iterator[tuple[RowNumber, dict[str, Any]]]:
     """``(row, {column: value})`` for each row of a Parquet file, rows counted from 1 (errors
-    given the row name it as such: :class:`RowNumber`)."""
+    given the row name it as such: :class:`RowNumber`); a null cell is left out of its row, as
+    a field a JSON line does not have."""
     parquet, _ = _open(Path(path))
     number = 0
     for batch in parquet.iter_batches(batch_size=1024):
         for row in batch.to_pylist():
             number += 1
-            yield RowNumber(number), row
+            yield RowNumber(number), {k: v for k, v in row.items() if v is not None}
 
 
 def _tag_names(features: Any, column: str) -> list[str] | None:
@@ -112,7 +113,7 @@ def _read_tagged(
 
     sentences: list[tuple[RowNumber, list[str], list[str]]] = []
     for number, row in rows:
-        words, tags = row[token_column], row[tag_column]
+        words, tags = row.get(token_column), row.get(tag_column)
         if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
             raise DataFormatError(path, number, f"expected a list of strings in {token_column!r}")
         if not isinstance(tags, list) or len(tags) != len(words):
