@@ -36,6 +36,7 @@ def _open(path: Path):
     """``(pyarrow ParquetFile, Hugging Face features or None)``."""
     try:
         import pyarrow.parquet as pq
+        from datasets import Features
     except ImportError as err:
         raise RaitnerError(
             f"reading {path} needs pyarrow and datasets: pip install 'raitner[train]'"
@@ -50,8 +51,6 @@ def _open(path: Path):
         raise DataFormatError(path, None, f"expected a Parquet file ({err})") from None
     features = None
     if b"huggingface" in (parquet.schema_arrow.metadata or {}):
-        from datasets import Features
-
         features = Features.from_arrow_schema(parquet.schema_arrow)
     return parquet, features
 
