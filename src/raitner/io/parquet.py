@@ -60,6 +60,10 @@ def iter_parquet_rows(path: str | Path) -> Iterator[tuple[RowNumber, dict[str, A
     given the row name it as such: :class:`RowNumber`); a null cell is left out of its row, as
     a field a JSON line does not have."""
     parquet, _ = _open(Path(path))
+    return _rows(parquet)
+
+
+def _rows(parquet: Any) -> Iterator[tuple[RowNumber, dict[str, Any]]]:
     number = 0
     for batch in parquet.iter_batches(batch_size=1024):
         for row in batch.to_pylist():
@@ -85,11 +89,11 @@ def read_parquet(path: str | Path, stats: ReadStats | None = None) -> list[Examp
     tags = next((c for c in TAG_COLUMNS if c in names), None)
     if tokens and tags:
         tag_names = _tag_names(features, tags)
-        return _read_tagged(path, iter_parquet_rows(path), tokens, tags, tag_names, stats)
+        return _read_tagged(path, _rows(parquet), tokens, tags, tag_names, stats)
     if "text" in names:
         from raitner.io.span_jsonl import read_span_records
 
-        return read_span_records(path, iter_parquet_rows(path), stats)
+        return read_span_records(path, _rows(parquet), stats)
     raise DataFormatError(
         path,
         None,
