@@ -71,6 +71,28 @@ def test_string_tags_and_chinese_characters(tmp_path):
     assert example.entities == [Entity(2, 4, "北京", "地点")]
 
 
+def test_few_nerd_io_tags_named_by_the_features_read_as_runs(tmp_path):
+    # the Hub's Few-NERD: IO tags, a ClassLabel of bare type names
+    names = ["O", "art-film", "person-actor"]
+    features = Features(
+        {"tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=names))}
+    )
+    tokens = [["Nic", "Cage", "and", "Sands", "star", "in", "The", "Rock"]]
+    path = tmp_path / "few-nerd.parquet"
+    tags = [[2, 2, 0, 2, 0, 0, 1, 1]]
+    Dataset.from_dict({"tokens": tokens, "ner_tags": tags}, features).to_parquet(path)
+    (example,) = read_user_file(path)
+    assert [(e.text, e.label) for e in example.entities] == [
+        ("Nic Cage", "person-actor"),
+        ("Sands", "person-actor"),
+        ("The Rock", "art-film"),
+    ]
+    mixed = tmp_path / "mixed.parquet"
+    pq.write_table(pa.table({"tokens": [["a"], ["b"]], "tags": [["person"], ["B-person"]]}), mixed)
+    with pytest.raises(DataFormatError, match=r"mixed\.parquet.*row 2.*'tags'.*tags are IO"):
+        read_user_file(mixed)
+
+
 def test_texts_with_spans_read_as_span_jsonl_lines_do(tmp_path):
     path = tmp_path / "spans.parquet"
     rows = [

@@ -13,6 +13,7 @@ from raitner.cli import main
 from raitner.errors import DataFormatError, RaitnerError
 from raitner.evaluate.runner import EvalSettings, run_evaluation
 from raitner.io import registry
+from raitner.io.stats import ReadStats
 from raitner.io.uniner import write_uniner_conversations
 from raitner.io.user_files import read_user_file
 from raitner.prompts import get_template
@@ -60,6 +61,69 @@ def test_tab_separated_tokens_keep_their_spaces_and_chinese_characters_join(tmp_
     (example,) = read_user_file(chinese)
     assert (example.lang, example.text) == ("zh", "我在北京")
     assert example.entities == [Entity(2, 4, "北京", "地点")]
+
+
+FEW_NERD_LAYOUT = """Paul\tperson-other
+International\tlocation-other
+airport\tO
+.\tO
+
+Sands\tperson-actor
+and\tO
+Nic\tperson-actor
+Cage\tperson-actor
+star\tO
+in\tO
+The\tart-film
+Rock\tart-film
+"""
+
+
+def test_io_tags_read_a_run_of_one_type_as_one_mention(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text(FEW_NERD_LAYOUT)
+    stats = ReadStats()
+    first, second = read_user_file(path, stats)
+    assert first.text == "Paul International airport ."
+    assert [(e.text, e.label) for e in first.entities] == [
+        ("Paul", "person-other"),
+        ("International", "location-other"),
+    ]
+    assert [(e.start, e.end, e.text, e.label) for e in second.entities] == [
+        (0, 5, "Sands", "person-actor"),
+        (10, 18, "Nic Cage", "person-actor"),
+        (27, 35, "The Rock", "art-film"),
+    ]
+    assert (stats.entities, stats.repaired_tags) == (5, 0)
+
+
+def test_a_file_keeps_to_one_tag_scheme(tmp_path):
+    io_then_bio = tmp_path / "io.txt"
+    io_then_bio.write_text("Paul\tperson\n.\tO\n\nBerlin\tB-location\n")
+    with pytest.raises(DataFormatError, match=r"io\.txt:4: this file's tags are IO.*'person'"):
+        read_user_file(io_then_bio)
+    bio_then_word = tmp_path / "bio.conll"
+    bio_then_word.write_text("EU B-ORG\nrejects O\nGerman MISC\n")
+    expected = r"bio\.conll:3: expected a tag like O, B-TYPE.*'B-ORG' first\), got 'MISC'"
+    with pytest.raises(DataFormatError, match=expected):
+        read_user_file(bio_then_word)
+
+
+def test_tag_first_columns_are_recognised_and_swapped_ones_refused(tmp_path):
+    mit = tmp_path / "mit.bio"
+    mit.write_text("O\twhat\nO\tmovies\nO\tstar\nB-ACTOR\tsteve\nI-ACTOR\tmcqueen\n")
+    (example,) = read_user_file(mit)
+    assert example.text == "what movies star steve mcqueen"
+    assert example.entities == [Entity(17, 30, "steve mcqueen", "ACTOR")]
+    # told explicitly token first, the same file is refused rather than read as a type per word
+    from raitner.io.conll import read_conll
+
+    with pytest.raises(DataFormatError, match=r"mit\.bio:1: the columns look the other way round"):
+        list(read_conll(mit))
+    few_nerd_tag_first = tmp_path / "few.tsv"
+    few_nerd_tag_first.write_text("person-actor\tSands\nO\tand\n")
+    with pytest.raises(DataFormatError, match=r"few\.tsv:2: the columns look the other way round"):
+        list(read_conll(few_nerd_tag_first))
 
 
 def test_a_chinese_conversation_file_is_chinese(tmp_path):

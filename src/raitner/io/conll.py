@@ -21,7 +21,12 @@ Line rules:
   TweetNER7 and Broad Twitter tokens contain spaces, even a token that *is* one space); only
   the tag is stripped, and ``\\r\\n`` line ends and a UTF-8 byte order mark are tolerated;
 * tags are ``O``/``B-X``/``I-X`` (BIOES/BMES too); an ``I-X`` that does not continue an ``X``
-  span opens a new one (``decode_tags``'s rule) and is counted in ``stats.repaired_tags``.
+  span opens a new one (``decode_tags``'s rule) and is counted in ``stats.repaired_tags``. Or
+  IO, bare type names (Few-NERD's ``person-actor``), a run of one type being one mention: the
+  first tag other than ``O`` fixes the file's scheme, and a tag of the other kind is an error
+  (:class:`raitner.io.tags.TagScheme`). A file whose first tag is a word and whose token there
+  is a tag (``O`` or ``B-X``), or an IO file with a token ``O`` tagged as a type, has its
+  columns the other way round: an error that says so, not a type per word.
 
 Anything else raises ``DataFormatError`` with the file, the 1-based line and what was expected.
 Examples have raw labels and ``id = f"{id_prefix}{n}"`` with ``n`` the 0-based sentence index.
@@ -40,7 +45,7 @@ from raitner.atomic import atomic_write
 from raitner.errors import DataFormatError
 from raitner.io.files import binary_lines, text_lines
 from raitner.io.stats import ReadStats
-from raitner.io.tags import split_tag, tagged_text
+from raitner.io.tags import TagScheme, is_prefixed, tagged_text
 from raitner.schema import Entity, Example
 
 DOCSTART = "-DOCSTART-"
@@ -76,13 +81,14 @@ def read_conll(
     if extra_columns:
         expected = f"`token{sep_name}…{sep_name}tag` (two columns or more)"
     known_tags: set[str] = set()
+    scheme = TagScheme()
     tokens: list[str] = []
     tags: list[str] = []
     count = 0
 
     def flush() -> Example:
         nonlocal count
-        text, entities = tagged_text(tokens, tags, joiner, stats)
+        text, entities = tagged_text(tokens, scheme.bio(tags), joiner, stats)
         example = Example(id=f"{id_prefix}{count}", text=text, lang=lang, entities=entities)
         count += 1
         stats.examples += 1
@@ -117,10 +123,14 @@ def read_conll(
                 raise DataFormatError(path, number, f"expected {expected}, got an empty token")
             if tag not in known_tags:
                 try:
-                    split_tag(tag)
+                    fixed = scheme.check(tag)
                 except ValueError as err:
                     raise DataFormatError(path, number, str(err)) from None
+                if fixed and scheme.io and (token == "O" or is_prefixed(token)):
+                    raise _swapped(path, number, tag_first, token, tag)
                 known_tags.add(tag)
+            if scheme.io and token == "O" and tag != "O":
+                raise _swapped(path, number, tag_first, token, tag)
             tokens.append(token)
             tags.append(tag)
     except UnicodeDecodeError as err:
@@ -129,6 +139,19 @@ def read_conll(
         ) from None
     if tokens:
         yield flush()
+
+
+def _swapped(
+    path: str | Path, number: int, tag_first: bool, token: str, tag: str
+) -> DataFormatError:
+    columns = "tag, token" if tag_first else "token, tag"
+    other = "token first" if tag_first else "tag first (as MIT's files)"
+    return DataFormatError(
+        path,
+        number,
+        f"the columns look the other way round: read as {columns}, the token is {token!r}, a "
+        f"tag, and the tag {tag!r}, a word; is this file {other}?",
+    )
 
 
 def _undecodable_line(path: str | Path, encoding: str) -> int | None:

@@ -6,9 +6,10 @@ Two layouts are read, told apart by the columns:
   (``ner_tags``, ``tags``, ``ner``, ``labels`` or ``ner_labels``), as CoNLL-2003, WikiANN,
   MultiNERD and most token-classification sets are published. Tags are strings (``B-PER``) or
   numbers with names in the file's Hugging Face features (a ``ClassLabel``, which
-  ``Dataset.to_parquet`` and the Hub's conversion record), decoded as BIO/BIOES
-  (:mod:`raitner.io.tags`). Tokens are joined by single spaces, or by nothing when most of them
-  are single CJK characters (Chinese), as for column files.
+  ``Dataset.to_parquet`` and the Hub's conversion record), decoded as BIO/BIOES, or as IO when
+  the tags are bare type names (Few-NERD's ``person-actor``; :mod:`raitner.io.tags`). Tokens
+  are joined by single spaces, or by nothing when most of them are single CJK characters
+  (Chinese), as for column files.
 * **text and spans**: a ``text`` column with the mentions as character offsets in
   ``entities``, ``spans`` or ``label``, in the shapes :mod:`raitner.io.span_jsonl` reads.
 
@@ -111,9 +112,11 @@ def _read_tagged(
     tag_names: list[str] | None,
     stats: ReadStats,
 ) -> list[Example]:
-    from raitner.io.tags import tagged_text
+    from raitner.io.tags import TagScheme, tagged_text
     from raitner.io.user_files import tokens_lang
 
+    scheme = TagScheme()
+    known_tags: set[str] = set()
     sentences: list[tuple[RowNumber, list[str], list[str]]] = []
     for number, row in rows:
         words, tags = row.get(token_column), row.get(tag_column)
@@ -140,6 +143,13 @@ def _read_tagged(
                 raise DataFormatError(
                     path, number, f"a tag outside the {len(tag_names)} named ones: {tags}"
                 ) from None
+        for tag in tags:
+            if tag not in known_tags:
+                try:
+                    scheme.check(tag)
+                except ValueError as err:
+                    raise DataFormatError(path, number, f"in {tag_column!r}: {err}") from None
+                known_tags.add(tag)
         sentences.append((number, words, tags))
     lang = tokens_lang(w for _, words, _ in sentences for w in words)
     joiner = "" if lang == "zh" else " "
@@ -147,7 +157,7 @@ def _read_tagged(
     examples = []
     for number, words, tags in sentences:
         try:
-            text, entities = tagged_text(words, tags, joiner, stats)
+            text, entities = tagged_text(words, scheme.bio(tags), joiner, stats)
             example = Example(f"{stem}:{number - 1}", text, lang, entities)
         except (ValueError, SchemaError) as err:
             raise DataFormatError(path, number, str(err)) from None

@@ -9,9 +9,12 @@
 * ``.conll``, ``.bio``, ``.iob``, ``.iob2``, ``.bioes``, ``.tsv``, ``.txt``: token/tag columns,
   one token a line and a blank line between sentences (:mod:`raitner.io.conll`). The token is
   the first column and the tag the last, so both ``token<TAB>tag`` and CoNLL-2003's
-  ``token POS chunk tag`` read. Columns are split on tabs when the first token line has one,
-  else on any whitespace. A file whose tokens are mostly single CJK characters is Chinese
-  (characters joined with nothing), any other English (tokens joined by single spaces).
+  ``token POS chunk tag`` read, unless the first column holds the tags (``O``, ``B-X``) and the
+  last does not, as in MIT Movie and MIT Restaurant's ``tag<TAB>token`` files, read that way
+  round. Tags are BIO, BIOES/BMES or IO (bare type names, as Few-NERD's). Columns are split on
+  tabs when the first token line has one, else on any whitespace. A file whose tokens are
+  mostly single CJK characters is Chinese (characters joined with nothing), any other English
+  (tokens joined by single spaces).
 
 Each may be gzip-compressed, named with ``.gz`` after its extension (``train.jsonl.gz``;
 :mod:`raitner.io.files`).
@@ -54,20 +57,30 @@ def text_lang(texts: Iterable[str]) -> str:
     return "zh" if characters and cjk * 2 > len(characters) else "en"
 
 
-def _sniff_columns(path: Path) -> tuple[str | None, str]:
-    """``(separator, lang)`` of a token/tag file, from its first token lines."""
+def _sniff_columns(path: Path) -> tuple[str | None, str, bool]:
+    """``(separator, lang, tag_first)`` of a token/tag file, from its first token lines."""
+    from raitner.io.tags import is_prefixed
+
+    def is_tag(field: str) -> bool:
+        return field.strip() == "O" or is_prefixed(field.strip())
+
     separator: str | None = None
-    tokens: list[str] = []
+    firsts: list[str] = []
+    lasts: list[str] = []
     for line in text_lines(path, "utf-8", errors="replace"):
         line = line.lstrip("\ufeff").rstrip("\r\n")
         if not line.strip() or line.split()[0] == "-DOCSTART-":
             continue
-        if not tokens:
+        if not firsts:
             separator = "\t" if "\t" in line else None
-        tokens.append(line.split(separator)[0])
-        if len(tokens) >= _SNIFFED:
+        fields = line.split(separator)
+        firsts.append(fields[0])
+        lasts.append(fields[-1])
+        if len(firsts) >= _SNIFFED:
             break
-    return separator, tokens_lang(tokens)
+    tag_first = all(map(is_tag, firsts)) and not all(map(is_tag, lasts))
+    tokens = lasts if tag_first else firsts
+    return separator, tokens_lang(tokens), tag_first
 
 
 def tokens_lang(tokens: Iterable[str]) -> str:
@@ -119,7 +132,7 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
     if suffix in TAGGED_SUFFIXES:
         from raitner.io.conll import read_conll
 
-        separator, lang = _sniff_columns(path)
+        separator, lang, tag_first = _sniff_columns(path)
         return list(
             read_conll(
                 path,
@@ -127,7 +140,8 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
                 id_prefix=f"{file_stem(path)}:",
                 stats=stats,
                 separator=separator,
-                extra_columns=True,
+                tag_first=tag_first,
+                extra_columns=not tag_first,
             )
         )
     raise RaitnerError(
