@@ -13,7 +13,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from datasets import ClassLabel, Dataset, Features, Sequence, Value  # noqa: E402
 
 from raitner.cli import main  # noqa: E402
-from raitner.errors import DataFormatError  # noqa: E402
+from raitner.errors import DataFormatError, RaitnerError  # noqa: E402
 from raitner.io import registry  # noqa: E402
 from raitner.io.stats import ReadStats  # noqa: E402
 from raitner.io.user_files import read_user_file  # noqa: E402
@@ -154,6 +154,60 @@ def test_a_hub_parquet_is_evaluated_and_exported_like_any_annotated_file(tmp_pat
     assert [e.text for e in read_user_file(out)[0].entities] == ["Peter Blackburn", "Rome"]
     spec = registry.add_file_benchmark(path, "test", {"PER": "person", "LOC": "location"})
     assert spec.name == "conll" and spec.types == ("person", "location")
+
+
+def test_a_dataset_saved_to_disk_reads_wherever_an_annotated_file_goes(tmp_path, capsys):
+    from datasets import DatasetDict
+
+    features = Features(
+        {"tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=CONLL_TAGS))}
+    )
+    train = Dataset.from_dict(
+        {
+            "tokens": [["Peter", "Blackburn", "in", "Rome"], ["EU", "rejects"]],
+            "ner_tags": [[1, 2, 0, 5], [3, 0]],
+        },
+        features,
+    )
+    test = Dataset.from_dict({"tokens": [["Paris"]], "ner_tags": [[5]]}, features)
+    folder = tmp_path / "news"
+    DatasetDict({"train": train, "test": test}).save_to_disk(str(folder))
+
+    first, second = read_user_file(folder / "train")
+    assert (first.id, first.text) == ("train:0", "Peter Blackburn in Rome")
+    assert [(e.text, e.label) for e in first.entities] == [
+        ("Peter Blackburn", "PER"),
+        ("Rome", "LOC"),
+    ]
+    assert second.entities == [Entity(0, 2, "EU", "ORG")]
+    # the same as data stats, build sources and eval benchmarks see it
+    assert main(["data", "stats", str(folder / "test"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["splits"]["file"]["entities_per_type"] == {"LOC": 1}
+    from raitner.sources import load_source
+
+    assert [e.id for e in load_source(f"{folder / 'train'}@1", seed=3)] in (
+        ["train:0"],
+        ["train:1"],
+    )
+    spec = registry.add_file_benchmark(folder / "test")
+    before = spec.fingerprint
+    assert spec.name == "test" and spec.types == ("LOC",)
+    # the whole DatasetDict is refused with its splits named
+    with pytest.raises(
+        RaitnerError,
+        match=r"holds a DatasetDict: name one split's folder \(.*news/test, .*news/train\)",
+    ):
+        read_user_file(folder)
+    # a changed dataset gets a new fingerprint
+    Dataset.from_dict({"tokens": [["Rome"]], "ner_tags": [[5]]}, features).save_to_disk(
+        str(tmp_path / "re")
+    )
+    registry._FILES.clear()
+    import shutil
+
+    shutil.rmtree(folder / "test")
+    shutil.copytree(tmp_path / "re", folder / "test")
+    assert registry.add_file_benchmark(folder / "test").fingerprint != before
 
 
 def test_predict_and_distill_read_texts_from_a_parquet_table(tmp_path, capsys):

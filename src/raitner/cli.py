@@ -577,13 +577,12 @@ def _data_list(args: argparse.Namespace) -> int:
 def _data_stats(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from raitner.io.files import format_suffix
     from raitner.io.registry import get_benchmark
     from raitner.io.stats import ReadStats
-    from raitner.io.user_files import SUFFIXES, read_user_file, types_of
+    from raitner.io.user_files import is_user_file, read_user_file, types_of
 
     path = Path(args.name)
-    if format_suffix(path) in SUFFIXES or path.is_file():
+    if is_user_file(path):
         if args.split:
             raise RaitnerError("--split: an annotated file is one split; leave --split out")
         read_stats = ReadStats()
@@ -1067,16 +1066,15 @@ def _eval(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from raitner.evaluate.runner import EvalSettings, run_evaluation
-    from raitner.io.files import format_suffix
     from raitner.io.registry import add_file_benchmark, get_benchmark
-    from raitner.io.user_files import SUFFIXES
+    from raitner.io.user_files import is_user_file
     from raitner.retrieval.strategies import RetrievalConfig
 
     chosen = []
     for name in (name.strip() for name in args.benchmarks.split(",")):
         if not name:
             continue
-        if format_suffix(name) in SUFFIXES or Path(name).is_file():
+        if is_user_file(name):
             # an annotated file of the user's
             name = add_file_benchmark(name, args.split, args.label_names).name
         # unknown names and unreadable files fail before the model loads

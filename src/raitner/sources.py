@@ -16,10 +16,9 @@ from importlib import resources
 from pathlib import Path
 
 from raitner.errors import RaitnerError, UnknownNameError
-from raitner.io.files import format_suffix
 from raitner.io.jsonl import read_examples
 from raitner.io.stats import ReadStats
-from raitner.io.user_files import SUFFIXES, read_user_file
+from raitner.io.user_files import SUFFIXES, is_user_file, read_user_file
 from raitner.schema import Example
 
 SAMPLE_PREFIX = "sample:"
@@ -85,12 +84,13 @@ def _load_whole_source(
             raise UnknownNameError("packaged sample", name, list(samples))
         return list(read_examples(samples[name]))
     path = Path(spec)
-    if format_suffix(path) in SUFFIXES or path.is_file():
+    if is_user_file(path):
         return read_user_file(path, stats)
     if ":" not in spec:
         raise RaitnerError(
             f"cannot read {spec!r}: expected BENCHMARK:SPLIT (see `raitner data list`), "
-            f"an annotated file ({', '.join(SUFFIXES)}), or {SAMPLE_PREFIX}NAME"
+            f"an annotated file ({', '.join(SUFFIXES)}), a folder written by "
+            f"Dataset.save_to_disk, or {SAMPLE_PREFIX}NAME"
         )
     from raitner.io.registry import load_benchmark
 

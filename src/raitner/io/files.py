@@ -36,9 +36,27 @@ def format_suffix(path: str | Path) -> str:
     return path.suffix.lower()
 
 
-def file_stem(path: str | Path) -> str:
-    """The name without its format suffix or ``.gz``: ``train`` for ``train.jsonl.gz``."""
+def content_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, or of a folder's files (each one's path inside the folder and
+    its bytes, in sorted order), so that a changed dataset gets a new fingerprint."""
+    import hashlib
+
     path = Path(path)
+    if not path.is_dir():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for member in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(member.relative_to(path).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(member.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def file_stem(path: str | Path) -> str:
+    """The name without its format suffix or ``.gz``: ``train`` for ``train.jsonl.gz``; a
+    folder's whole name."""
+    path = Path(path)
+    if path.is_dir():
+        return path.name
     if is_gzipped(path):
         path = Path(path.name[: -len(GZIP_SUFFIX)])
     return path.stem

@@ -83,18 +83,30 @@ def _tag_names(features: Any, column: str) -> list[str] | None:
 def read_parquet(path: str | Path, stats: ReadStats | None = None) -> list[Example]:
     """The examples of an annotated Parquet file (see the module docstring)."""
     path = Path(path)
-    stats = stats if stats is not None else ReadStats()
     parquet, features = _open(path)
-    names = parquet.schema_arrow.names
+    return examples_of_table(path, parquet.schema_arrow.names, features, _rows(parquet), stats)
+
+
+def examples_of_table(
+    path: Path,
+    names: list[str],
+    features: Any,
+    rows: Iterator[tuple[RowNumber, dict[str, Any]]],
+    stats: ReadStats | None = None,
+) -> list[Example]:
+    """The examples of a table with columns ``names`` (Hugging Face ``features`` or ``None``),
+    read from ``rows`` in either layout of the module docstring; ``path`` names it in errors
+    and ids. Shared by Parquet files and datasets saved with ``save_to_disk``."""
+    stats = stats if stats is not None else ReadStats()
     tokens = next((c for c in TOKEN_COLUMNS if c in names), None)
     tags = next((c for c in TAG_COLUMNS if c in names), None)
     if tokens and tags:
         tag_names = _tag_names(features, tags)
-        return _read_tagged(path, _rows(parquet), tokens, tags, tag_names, stats)
+        return _read_tagged(path, rows, tokens, tags, tag_names, stats)
     if "text" in names:
         from raitner.io.span_jsonl import read_span_records
 
-        return read_span_records(path, _rows(parquet), stats)
+        return read_span_records(path, rows, stats)
     raise DataFormatError(
         path,
         None,

@@ -185,9 +185,7 @@ def add_file_benchmark(
     """Read an annotated file (:mod:`raitner.io.user_files`) and make it a benchmark named by
     its stem, for this process; the name must not be a registered benchmark's or another
     file's. ``label_names`` renames its labels (tag → type asked); others are kept."""
-    import hashlib
-
-    from raitner.io.files import file_stem
+    from raitner.io.files import content_sha256, file_stem
     from raitner.io.user_files import read_user_file, types_of
 
     path = Path(path).resolve()
@@ -216,7 +214,7 @@ def add_file_benchmark(
         split_name=split,
         lang=langs.pop(),
         types=labels,
-        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        sha256=content_sha256(path),
         examples=tuple(examples),
         label_names=dict(label_names or {}),
     )

@@ -5,7 +5,8 @@
 * ``.json``: UniversalNER conversations (:mod:`raitner.io.uniner`), or Label Studio's JSON or
   JSON-MIN export (:mod:`raitner.io.label_studio`), told apart by the first record;
 * ``.parquet``: a table of tokens and tags, or of texts and spans, as the Hugging Face Hub
-  serves datasets (:mod:`raitner.io.parquet`);
+  serves datasets (:mod:`raitner.io.parquet`); a folder written by ``Dataset.save_to_disk``
+  holds the same columns (:mod:`raitner.io.hf_saved`);
 * ``.conll``, ``.bio``, ``.iob``, ``.iob2``, ``.bioes``, ``.tsv``, ``.txt``: token/tag columns,
   one token a line and a blank line between sentences (:mod:`raitner.io.conll`). The token is
   the first column and the tag the last, so both ``token<TAB>tag`` and CoNLL-2003's
@@ -101,9 +102,22 @@ def types_of(examples: Iterable[Example]) -> tuple[str, ...]:
     return tuple(types)
 
 
+def is_user_file(path: str | Path) -> bool:
+    """Whether ``path`` names an annotated file (by its extension, or being one) or a folder
+    saved by ``Dataset.save_to_disk``, rather than a benchmark or a sample."""
+    from raitner.io.hf_saved import is_saved_dataset
+
+    path = Path(path)
+    return format_suffix(path) in SUFFIXES or path.is_file() or is_saved_dataset(path)
+
+
 def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Example]:
     """The annotated examples of one file, read by its extension (see the module docstring)."""
     path = Path(path)
+    from raitner.io.hf_saved import is_saved_dataset, read_saved_dataset
+
+    if is_saved_dataset(path):
+        return read_saved_dataset(path, stats)
     if not path.is_file():
         raise RaitnerError(f"input file {path} not found")
     suffix = format_suffix(path)
@@ -148,7 +162,7 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
         f"cannot read {path}: expected one of {', '.join(SUFFIXES)} (span-annotated JSONL, "
         "UniversalNER conversation or Label Studio JSON, Parquet as the Hugging Face Hub "
         "serves datasets, or token/tag columns), each but Parquet also gzip-compressed with "
-        ".gz after it"
+        ".gz after it, or a folder written by Dataset.save_to_disk"
     )
 
 
