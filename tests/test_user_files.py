@@ -97,18 +97,6 @@ def test_io_tags_read_a_run_of_one_type_as_one_mention(tmp_path):
     assert (stats.entities, stats.repaired_tags) == (5, 0)
 
 
-def test_a_file_keeps_to_one_tag_scheme(tmp_path):
-    io_then_bio = tmp_path / "io.txt"
-    io_then_bio.write_text("Paul\tperson\n.\tO\n\nBerlin\tB-location\n")
-    with pytest.raises(DataFormatError, match=r"io\.txt:4: this file's tags are IO.*'person'"):
-        read_user_file(io_then_bio)
-    bio_then_word = tmp_path / "bio.conll"
-    bio_then_word.write_text("EU B-ORG\nrejects O\nGerman MISC\n")
-    expected = r"bio\.conll:3: expected a tag like O, B-TYPE.*'B-ORG' first\), got 'MISC'"
-    with pytest.raises(DataFormatError, match=expected):
-        read_user_file(bio_then_word)
-
-
 def test_tag_first_columns_are_recognised_and_swapped_ones_refused(tmp_path):
     mit = tmp_path / "mit.bio"
     mit.write_text("O\twhat\nO\tmovies\nO\tstar\nB-ACTOR\tsteve\nI-ACTOR\tmcqueen\n")
@@ -134,11 +122,33 @@ def test_a_chinese_conversation_file_is_chinese(tmp_path):
     assert (read.id, read.lang, read.entities) == ("sky:0", "zh", examples[0].entities)
 
 
-def test_bad_files_name_the_file_the_line_and_what_was_expected(tmp_path):
-    broken = tmp_path / "broken.conll"
-    broken.write_text("EU B-ORG\nrejects\n")
-    with pytest.raises(DataFormatError, match=r"broken\.conll:2: expected `token<whitespace>…"):
-        read_user_file(broken)
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("broken.conll", "EU B-ORG\nrejects\n", r"broken\.conll:2: expected `token<whitespace>…"),
+        # a file keeps to one tag scheme, whichever its first tag other than O sets
+        (
+            "io.txt",
+            "Paul\tperson\n.\tO\n\nBerlin\tB-location\n",
+            r"io\.txt:4: this file's tags are IO.*'person'",
+        ),
+        (
+            "bio.conll",
+            "EU B-ORG\nrejects O\nGerman MISC\n",
+            r"bio\.conll:3: expected a tag like O, B-TYPE.*'B-ORG' first\), got 'MISC'",
+        ),
+    ],
+)
+def test_bad_column_files_name_the_file_the_line_and_what_was_expected(
+    tmp_path, name, content, expected
+):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(DataFormatError, match=expected):
+        read_user_file(path)
+
+
+def test_unknown_and_missing_files_are_named(tmp_path):
     unknown = tmp_path / "notes.docx"
     unknown.write_text("x")
     with pytest.raises(RaitnerError, match=r"expected one of \.jsonl, \.json, \.parquet, \.conll"):
