@@ -323,6 +323,56 @@ def test_predict_writes_one_record_per_line(tmp_path, tiny_model_dir, capsys):
         assert [e.to_dict() for e in example.entities] == record["entities"]
 
 
+def test_predict_writes_csv_rows_that_match_its_jsonl_and_read_back_as_input(
+    tmp_path, tiny_model_dir, capsys
+):
+    from raitner.cli import _read_predict_input
+    from raitner.io.csv_rows import iter_csv_rows
+
+    source = tmp_path / "texts.csv"
+    source.write_text(
+        'id,text,labels\nq1,"Obama, in Paris, said ""hi""\non Monday","person, location"\n'
+        ",张三在北京工作。,person\n"
+    )
+    common = ["--model", str(tiny_model_dir), "--max-new-tokens", "8", "--device", "cpu"]
+    as_lines, as_csv = tmp_path / "p.jsonl", tmp_path / "p.csv.gz"
+    assert main(["predict", str(source), "-o", str(as_lines), *common]) == 0
+    assert main(["predict", str(source), "-o", str(as_csv), *common]) == 0
+    records = _records(as_lines)
+    rows = [row for _, row in iter_csv_rows(as_csv)]
+    assert list(rows[0]) == ["id", "text", "labels", "mentions", "entities"]
+    assert [r["id"] for r in rows] == [r["id"] for r in records] == ["q1", "1"]
+    assert rows[0]["text"] == 'Obama, in Paris, said "hi"\non Monday'
+    for row, record in zip(rows, records, strict=True):
+        assert row["text"] == record["text"]
+        assert json.loads(row["entities"]) == record["entities"]
+        assert row["labels"] == ", ".join(record["label_set"])
+    # the CSV is predict's input again: the same ids, texts and types
+    again = _read_predict_input(as_csv, [])
+    assert [(r["id"], r["text"], r["labels"]) for r in again] == [
+        (r["id"], r["text"], r["label_set"]) for r in records
+    ]
+
+
+def test_prediction_csv_lists_mentions_for_a_spreadsheet(tmp_path):
+    from raitner.io.csv_rows import iter_csv_rows, write_prediction_csv
+
+    entities = [
+        {"start": 0, "end": 5, "text": "Obama", "label": "person"},
+        {"start": 10, "end": 15, "text": "Paris", "label": "location"},
+    ]
+    path = tmp_path / "out.csv"
+    record = {"id": "a", "text": "Obama in  Paris", "entities": entities}
+    empty = {"id": "b", "text": "nothing", "entities": []}
+    count = write_prediction_csv(
+        path, [{**record, "label_set": ["person", "location"]}, {**empty, "label_set": ["person"]}]
+    )
+    assert count == 2
+    (_, first), (_, second) = iter_csv_rows(path)
+    assert first["mentions"] == "person: Obama; location: Paris"
+    assert (second["mentions"], second["entities"], second["labels"]) == ("", "[]", "person")
+
+
 def test_predict_reads_plain_text_one_text_a_line(tmp_path, tiny_model_dir, capsys):
     source = tmp_path / "notes.txt"
     source.write_text("Barack Obama visited Paris .\n\n张三在北京工作。\n")

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from raitner.errors import RaitnerError
@@ -391,11 +391,19 @@ def _build_parser() -> argparse.ArgumentParser:
             "any other file as plain text, one text per non-empty line (ids <file stem>:<line>, "
             "types from --labels); output: one JSON line per text with its 'id', 'entities', "
             "the types asked ('label_set'), raw 'answers' and unaligned mentions; it reads back "
-            "as an annotated .jsonl (raitner build, eval, --pool)."
+            "as an annotated .jsonl (raitner build, eval, --pool). An output named .csv gets "
+            "one row per text instead: id, text, labels, mentions ('type: mention; …') and "
+            "entities (JSON)."
         ),
     )
     predict.add_argument("input", type=Path)
-    predict.add_argument("--output", "-o", required=True, type=Path)
+    predict.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        type=Path,
+        help="predictions .jsonl (or .csv: one row per text; .gz to compress either)",
+    )
     predict.add_argument("--labels", help="comma-separated types for lines that name none")
     scale = predict.add_argument_group(
         "scale-out with Ray (pip install 'raitner[ray]')",
@@ -982,8 +990,22 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
     return rows
 
 
-def _predict(args: argparse.Namespace) -> int:
+def _write_predictions(path: Path, records: Iterable[dict]) -> None:
+    """predict's records, atomically: CSV when ``path`` is a ``.csv`` (``.csv.gz``), else one
+    JSON line each."""
     from raitner.atomic import atomic_write
+    from raitner.io.csv_rows import write_prediction_csv
+    from raitner.io.files import format_suffix
+
+    if format_suffix(path) == ".csv":
+        write_prediction_csv(path, records)
+        return
+    with atomic_write(path) as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _predict(args: argparse.Namespace) -> int:
     from raitner.infer.journal import AnswerJournal
 
     default_labels = [x.strip() for x in (args.labels or "").split(",") if x.strip()]
@@ -1015,10 +1037,13 @@ def _predict(args: argparse.Namespace) -> int:
         show_progress=True,
         journal=journal,
     )
-    with atomic_write(args.output) as handle:
-        for row, prediction in zip(rows, predictions, strict=True):
-            record = {"id": row["id"], **prediction.to_record(ner.template)}
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    _write_predictions(
+        args.output,
+        (
+            {"id": row["id"], **prediction.to_record(ner.template)}
+            for row, prediction in zip(rows, predictions, strict=True)
+        ),
+    )
     journal.discard()
     resumed = f" ({journal.resumed} answers reused from {journal.path})" if journal.resumed else ""
     print(f"wrote {len(rows)} predictions to {args.output}{resumed}")
@@ -1028,7 +1053,6 @@ def _predict(args: argparse.Namespace) -> int:
 def _predict_with_ray(args: argparse.Namespace, rows: list[dict]) -> int:
     from tqdm.auto import tqdm
 
-    from raitner.atomic import atomic_write
     from raitner.infer.ray_predict import predict_with_ray
 
     options = _loader_options(args, pool=str(args.pool) if args.pool else None)
@@ -1050,9 +1074,10 @@ def _predict_with_ray(args: argparse.Namespace, rows: list[dict]) -> int:
             )
         except ImportError as err:
             raise RaitnerError(str(err)) from err
-    with atomic_write(args.output) as handle:
-        for row, record in zip(rows, records, strict=True):
-            handle.write(json.dumps({"id": row["id"], **record}, ensure_ascii=False) + "\n")
+    _write_predictions(
+        args.output,
+        ({"id": row["id"], **record} for row, record in zip(rows, records, strict=True)),
+    )
     journal_path.unlink(missing_ok=True)
     reused = f" ({resumed} texts reused from {journal_path})" if resumed else ""
     print(

@@ -1,4 +1,5 @@
-"""Texts in a spreadsheet's CSV export, for ``raitner predict`` and ``raitner distill``.
+"""Texts in a spreadsheet's CSV export, for ``raitner predict`` and ``raitner distill``; and
+``raitner predict``'s answers written back as CSV (:func:`write_prediction_csv`).
 
 The first row names the columns (``text``, and optionally ``id`` and ``labels``); each later
 row is one record. The delimiter is the one the header row uses: a comma, or the
@@ -10,10 +11,12 @@ starts on. Empty rows are skipped. ``.csv.gz`` reads the same (:mod:`raitner.io.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
 
+from raitner.atomic import atomic_write
 from raitner.errors import DataFormatError
 from raitner.io.files import text_lines
 
@@ -56,3 +59,32 @@ def iter_csv_rows(path: str | Path) -> Iterator[tuple[int, dict[str, str]]]:
             start = reader.line_num + 1
     except csv.Error as err:
         raise DataFormatError(path, reader.line_num, f"expected CSV ({err})") from None
+
+
+#: the columns of :func:`write_prediction_csv`, in order
+PREDICTION_COLUMNS = ("id", "text", "labels", "mentions", "entities")
+
+
+def write_prediction_csv(path: str | Path, records: Iterable[dict]) -> int:
+    """Write ``raitner predict``'s records atomically as CSV, one row per text: ``id``,
+    ``text``, ``labels`` (the types asked, comma-separated, as predict reads them, so the file
+    is predict's input again), ``mentions`` (``type: mention`` items joined by ``; ``, to read
+    in a spreadsheet) and ``entities`` (the JSON list of ``{start, end, text, label}``, for
+    programs). Raw answers and parse statuses are left to the JSONL output. Returns the rows."""
+    count = 0
+    with atomic_write(path) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(PREDICTION_COLUMNS)
+        for record in records:
+            entities = record["entities"]
+            writer.writerow(
+                [
+                    record["id"],
+                    record["text"],
+                    ", ".join(record["label_set"]),
+                    "; ".join(f"{e['label']}: {e['text']}" for e in entities),
+                    json.dumps(entities, ensure_ascii=False),
+                ]
+            )
+            count += 1
+    return count
