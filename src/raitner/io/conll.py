@@ -80,7 +80,6 @@ def read_conll(
     expected = f"`tag{sep_name}token`" if tag_first else f"`token{sep_name}tag`"
     if extra_columns:
         expected = f"`token{sep_name}…{sep_name}tag` (two columns or more)"
-    known_tags: set[str] = set()
     scheme = TagScheme()
     tokens: list[str] = []
     tags: list[str] = []
@@ -121,14 +120,12 @@ def read_conll(
                 continue
             if not token:
                 raise DataFormatError(path, number, f"expected {expected}, got an empty token")
-            if tag not in known_tags:
-                try:
-                    fixed = scheme.check(tag)
-                except ValueError as err:
-                    raise DataFormatError(path, number, str(err)) from None
-                if fixed and scheme.io and (token == "O" or is_prefixed(token)):
-                    raise _swapped(path, number, tag_first, token, tag)
-                known_tags.add(tag)
+            try:
+                fixed = scheme.check(tag)
+            except ValueError as err:
+                raise DataFormatError(path, number, str(err)) from None
+            if fixed and scheme.io and (token == "O" or is_prefixed(token)):
+                raise _swapped(path, number, tag_first, token, tag)
             if scheme.io and token == "O" and tag != "O":
                 raise _swapped(path, number, tag_first, token, tag)
             tokens.append(token)

@@ -10,11 +10,9 @@ are ``<folder name>:<row>``; errors name the row, counted from 1. Needs ``datase
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from raitner.errors import DataFormatError, RaitnerError, RowNumber
+from raitner.errors import DataFormatError, RaitnerError
 from raitner.io.stats import ReadStats
 from raitner.schema import Example
 
@@ -33,7 +31,7 @@ def is_saved_dataset(path: str | Path) -> bool:
 
 def read_saved_dataset(path: str | Path, stats: ReadStats | None = None) -> list[Example]:
     """The examples of one split saved with ``save_to_disk``."""
-    from raitner.io.parquet import examples_of_table
+    from raitner.io.parquet import examples_of_table, numbered_rows
 
     path = Path(path)
     if (path / DICT_MARKER).is_file():
@@ -50,14 +48,5 @@ def read_saved_dataset(path: str | Path, stats: ReadStats | None = None) -> list
         raise DataFormatError(
             path, None, f"expected a dataset saved with save_to_disk ({err})"
         ) from None
-    return examples_of_table(
-        path, list(dataset.column_names), dataset.features, _rows(dataset), stats
-    )
-
-
-def _rows(dataset: Any) -> Iterator[tuple[RowNumber, dict[str, Any]]]:
-    number = 0
-    for batch in dataset.with_format("arrow").iter(batch_size=1024):
-        for row in batch.to_pylist():
-            number += 1
-            yield RowNumber(number), {k: v for k, v in row.items() if v is not None}
+    rows = numbered_rows(dataset.with_format("arrow").iter(batch_size=1024))
+    return examples_of_table(path, list(dataset.column_names), dataset.features, rows, stats)

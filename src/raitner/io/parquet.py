@@ -20,7 +20,7 @@ do); errors name the row, counted from 1. Needs ``pyarrow`` and ``datasets`` (``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +65,14 @@ def iter_parquet_rows(path: str | Path) -> Iterator[tuple[RowNumber, dict[str, A
 
 
 def _rows(parquet: Any) -> Iterator[tuple[RowNumber, dict[str, Any]]]:
+    return numbered_rows(parquet.iter_batches(batch_size=1024))
+
+
+def numbered_rows(batches: Iterable[Any]) -> Iterator[tuple[RowNumber, dict[str, Any]]]:
+    """``(row, {column: value})`` for each row of Arrow record batches or tables, counted from
+    1; null cells left out of their row."""
     number = 0
-    for batch in parquet.iter_batches(batch_size=1024):
+    for batch in batches:
         for row in batch.to_pylist():
             number += 1
             yield RowNumber(number), {k: v for k, v in row.items() if v is not None}
@@ -128,7 +134,6 @@ def _read_tagged(
     from raitner.io.user_files import tokens_lang
 
     scheme = TagScheme()
-    known_tags: set[str] = set()
     sentences: list[tuple[RowNumber, list[str], list[str]]] = []
     for number, row in rows:
         words, tags = row.get(token_column), row.get(tag_column)
@@ -155,13 +160,11 @@ def _read_tagged(
                 raise DataFormatError(
                     path, number, f"a tag outside the {len(tag_names)} named ones: {tags}"
                 ) from None
-        for tag in tags:
-            if tag not in known_tags:
-                try:
-                    scheme.check(tag)
-                except ValueError as err:
-                    raise DataFormatError(path, number, f"in {tag_column!r}: {err}") from None
-                known_tags.add(tag)
+        try:
+            for tag in tags:
+                scheme.check(tag)
+        except ValueError as err:
+            raise DataFormatError(path, number, f"in {tag_column!r}: {err}") from None
         sentences.append((number, words, tags))
     lang = tokens_lang(w for _, words, _ in sentences for w in words)
     joiner = "" if lang == "zh" else " "

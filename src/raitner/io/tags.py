@@ -109,27 +109,32 @@ class TagScheme:
 
     The first tag other than ``O`` fixes it; :meth:`check` then refuses a tag of the other kind,
     since a bare word among BIO tags is far likelier a slip than a mention, and :meth:`bio`
-    gives a sentence's tags in BIO for :func:`tagged_text`.
+    gives a sentence's tags in BIO for :func:`tagged_text`. Each distinct tag is checked once.
     """
 
     def __init__(self) -> None:
         #: ``None`` until the first tag other than ``O``; then whether the file's tags are IO
         self.io: bool | None = None
         self.first: str | None = None
+        self._checked: set[str] = set()
 
     def check(self, tag: object) -> bool:
         """Raise ``ValueError`` for a tag that breaks the file's scheme; return whether this
         tag fixed the scheme (the first tag other than ``O``)."""
         if not isinstance(tag, str):
             raise ValueError(f"expected a tag string (O, B-TYPE, …), got {tag!r}")
+        if tag in self._checked:
+            return False
+        fixed = self._check_new(tag)
+        self._checked.add(tag)
+        return fixed
+
+    def _check_new(self, tag: str) -> bool:
         if tag in ("O", "o", ""):
             return False
         prefixed = is_prefixed(tag)
         if not prefixed and len(tag) > 2 and tag[1] in "-_" and tag[0].isalpha():
-            # one letter and a dash, as a prefix, but not one of a known scheme: a slip
-            raise ValueError(
-                f"expected a tag like O, B-TYPE, I-TYPE, M-TYPE, E-TYPE or S-TYPE, got {tag!r}"
-            )
+            split_tag(tag)  # one letter and a dash, but no scheme's prefix: a slip; raises
         if self.io is None:
             self.io, self.first = not prefixed, tag
             return True
