@@ -178,14 +178,14 @@ def test_overrides_set_nested_values():
     assert config.study("a").arms[0].size == 3 and config.study("a").seeds == (4,)
 
 
-@pytest.mark.parametrize("name", ["smoke", "en", "zh"])
+@pytest.mark.parametrize("name", ["smoke", "en", "zh", "en-default-model"])
 def test_committed_configs_parse_and_plan(name, tmp_path, capsys):
     from raitner.cli import main
 
     config = read_config(CONFIGS / f"{name}.yaml")
     plan = make_plan(config, tmp_path)
     counts = plan.counts()
-    assert counts["train"] >= 2 and counts["eval"] >= counts["train"]
+    assert counts["train"] >= 1 and counts["eval"] >= counts["train"]
     assert (
         main(["reproduce", str(CONFIGS / f"{name}.yaml"), "--dry-run", "--results", str(tmp_path)])
         == 0
@@ -367,6 +367,29 @@ def test_the_interval_over_texts_can_only_make_a_verdict_inconclusive():
     assert alone.to_dict()["interval"] is None
 
 
+def test_decoding_settings_enter_an_evaluation_identity_only_when_set(tmp_path):
+    def eval_specs(**eval_changes):
+        config = parse_config(
+            _minimal(eval={"benchmarks": ["crossner_ai"], "limit": 2, **eval_changes})
+        )
+        return [s.spec for s in make_plan(config, tmp_path).stages if s.kind == "eval"]
+
+    plain = eval_specs()
+    # left to the model: the spec (hence the stage id of a run from before) is unchanged
+    assert eval_specs(close_lists=None, empty_bias=None) == plain
+    assert all("close_lists" not in spec and "empty_bias" not in spec for spec in plain)
+    tuned = eval_specs(close_lists=True, empty_bias=0.25)
+    assert [(s["close_lists"], s["empty_bias"]) for s in tuned] == [(True, 0.25)] * len(plain)
+    # explicitly off is a decoding of its own too: a packaged model may decode with them on
+    assert eval_specs(close_lists=False)[0]["close_lists"] is False
+    ids = {json.dumps(s, sort_keys=True) for s in plain + tuned + eval_specs(empty_bias=0.5)}
+    assert len(ids) == 3 * len(plain)
+    with pytest.raises(ReproduceConfigError, match=r"eval\.close_lists"):
+        parse_config(_minimal(eval={"benchmarks": ["crossner_ai"], "close_lists": "often"}))
+    with pytest.raises(ReproduceConfigError, match=r"eval\.empty_bias: expected a number"):
+        parse_config(_minimal(eval={"benchmarks": ["crossner_ai"], "empty_bias": "high"}))
+
+
 def test_eval_settings_key_holds_the_out_domain_pool():
     from raitner.evaluate.runner import EvalSettings
 
@@ -513,6 +536,45 @@ def test_deleting_one_eval_reruns_only_that(smoke, data_root, monkeypatch):
         p for p in after if target in p.parents
     }
     assert read_marker(target)["outputs"]["f1"] == marker["outputs"]["f1"]
+
+
+@needs_training_stack
+def test_evaluations_with_set_decoding_settings_reuse_the_models_and_decode_so(
+    smoke, data_root, tmp_path, monkeypatch
+):
+    from raitner.api import OpenNER
+
+    config, results, _ = smoke
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    tuned = read_config(
+        CONFIGS / "smoke.yaml",
+        [f"base_model={config.base_model}", "eval.close_lists=true", "eval.empty_bias=0.5"],
+    )
+    monkeypatch.setattr(
+        "raitner.train.train", lambda *a, **k: pytest.fail("the models are the same")
+    )
+    real = OpenNER.from_pretrained.__func__
+    loaded = []
+
+    def spy(cls, *args, **kwargs):
+        ner = real(cls, *args, **kwargs)
+        loaded.append(ner)
+        return ner
+
+    monkeypatch.setattr(OpenNER, "from_pretrained", classmethod(spy))
+    lines: list[str] = []
+    reproduce(
+        tuned, copy, data_root=data_root, out=lines.append, show_progress=False, only=["main"]
+    )
+    assert "4 stage(s) run, 4 already done" in "\n".join(lines)  # new evaluations only
+    assert loaded and all(ner.close_lists and ner.empty_bias == 0.5 for ner in loaded)
+    headers = [
+        json.loads(path.open().readline())["settings"]
+        for path in (copy / "work" / "evals").rglob("crossner_ai.jsonl")
+    ]
+    decodings = sorted((h.get("close_lists", False), h.get("empty_bias", 0.0)) for h in headers)
+    assert (True, 0.5) in decodings and (False, 0.0) in decodings
 
 
 @needs_training_stack

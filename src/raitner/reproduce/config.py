@@ -117,6 +117,8 @@ _EVAL_KEYS = (
     "device",
     "backend",
     "constrained",
+    "close_lists",
+    "empty_bias",
 )
 _NEGATIVE_KEYS = ("probability", "shuffle", "use_label_set")
 _RECIPE_KEYS = (
@@ -199,6 +201,13 @@ class EvalConfig:
     backend: str | None = None
     #: answers constrained to a JSON list of strings (part of an evaluation's identity)
     constrained: bool = False
+    #: list answers ended at their first repeated item and closed when cut
+    #: (:mod:`raitner.infer.list_ending`); None: as the model decodes (``raitner.json``), which
+    #: for a model trained here is off. Part of an evaluation's identity when set.
+    close_lists: bool | None = None
+    #: bias for the empty answer (:mod:`raitner.infer.empty_bias`); None: the model's own, 0 for
+    #: a model trained here. Part of an evaluation's identity when set.
+    empty_bias: float | None = None
 
 
 @dataclass(frozen=True)
@@ -674,6 +683,10 @@ def _eval(w: _Where, where: str, raw: Any, base: EvalConfig | None) -> EvalConfi
             values[key] = None if value is None else w.text(path, value)
         elif key == "constrained":
             values[key] = w.switch(path, value)
+        elif key == "close_lists":
+            values[key] = None if value is None else w.switch(path, value)
+        elif key == "empty_bias":
+            values[key] = None if value is None else w.number(path, value)
         else:
             values[key] = w.text(path, value)
     return EvalConfig(**values)

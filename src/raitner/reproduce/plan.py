@@ -370,6 +370,12 @@ class _Planner:
             if retrieval is not None and retrieval["strategy"] != "random"
             else None,
         }
+        # decoding settings left to the model are not in the spec, so the identities of
+        # evaluations from before these settings existed stay what they were
+        if settings.close_lists is not None:
+            spec["close_lists"] = settings.close_lists
+        if settings.empty_bias is not None:
+            spec["empty_bias"] = settings.empty_bias
         if model is None:
             self._add_base_model_files(spec)
         stage_id = spec_hash(spec)

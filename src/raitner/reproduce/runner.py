@@ -449,7 +449,14 @@ class Runner:
         else:
             path = self.config.base_model
         spec = stage.spec
-        key = (path, spec["max_new_tokens"], spec["max_text_tokens"], spec["constrained"])
+        key = (
+            path,
+            spec["max_new_tokens"],
+            spec["max_text_tokens"],
+            spec["constrained"],
+            spec.get("close_lists"),
+            spec.get("empty_bias"),
+        )
         if self._loaded is not None and self._loaded[0] == key:
             return self._loaded[1]
         self._loaded = None  # let the previous model go before loading the next
@@ -458,6 +465,9 @@ class Runner:
             options["backend"] = settings.backend
         if spec["constrained"]:
             options["constrained"] = True
+        for name in ("close_lists", "empty_bias"):
+            if spec.get(name) is not None:
+                options[name] = spec[name]
         ner = OpenNER.from_pretrained(
             path,
             lang=self.config.language,
@@ -494,6 +504,11 @@ class Runner:
             batch_size=self.config.eval.batch_size,
             model=stage.model or "",
             **({"constrained": True} if spec["constrained"] else {}),
+            **{
+                name: spec[name]
+                for name in ("close_lists", "empty_bias")
+                if spec.get(name) is not None
+            },
         )
 
     def _eval(self, stage: Stage) -> dict[str, Any]:
