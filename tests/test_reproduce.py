@@ -575,6 +575,12 @@ def test_evaluations_with_set_decoding_settings_reuse_the_models_and_decode_so(
     ]
     decodings = sorted((h.get("close_lists", False), h.get("empty_bias", 0.0)) for h in headers)
     assert (True, 0.5) in decodings and (False, 0.0) in decodings
+    # the report says how the numbers were decoded; the untuned run's report says nothing
+    table = (copy / "main.md").read_text()
+    assert "Decoding: list answers closed; empty-answer bias +0.5." in table
+    study = json.loads((copy / "results.json").read_text())["studies"][0]
+    assert (study["eval"]["close_lists"], study["eval"]["empty_bias"]) == (True, 0.5)
+    assert "Decoding:" not in (results / "main.md").read_text()
 
 
 @needs_training_stack

@@ -215,6 +215,9 @@ def study_results(plan: Plan, study: Study) -> dict[str, Any]:
             "limit": study.eval.limit,
             "seed": study.eval.seed,
             "max_new_tokens": study.eval.max_new_tokens,
+            "constrained": study.eval.constrained,
+            "close_lists": study.eval.close_lists,
+            "empty_bias": study.eval.empty_bias,
         },
         "plot": study.plot,
         "arms": list(arms.values()),
@@ -303,6 +306,19 @@ def _interval_cell(interval: list[float] | None) -> str:
     return "-" if interval is None else f"[{interval[0]:+.2f}, {interval[1]:+.2f}]"
 
 
+def _decoding_lines(evaluation: dict[str, Any]) -> list[str]:
+    """A line naming the decoding settings the config sets (none: the models decode as their
+    own ``raitner.json`` says, free decoding for a model trained here)."""
+    parts = []
+    if evaluation.get("constrained"):
+        parts.append("answers constrained to JSON lists")
+    if evaluation.get("close_lists") is not None:
+        parts.append("list answers closed" if evaluation["close_lists"] else "lists not closed")
+    if evaluation.get("empty_bias") is not None:
+        parts.append(f"empty-answer bias {evaluation['empty_bias']:+g}")
+    return [f"Decoding: {'; '.join(parts)}.", ""] if parts else []
+
+
 def study_markdown(result: dict[str, Any], rule: str, plot: str | None) -> str:
     evaluation = result["eval"]
     limit = "all" if evaluation["limit"] is None else evaluation["limit"]
@@ -319,6 +335,7 @@ def study_markdown(result: dict[str, Any], rule: str, plot: str | None) -> str:
         "results; *Seeds* lists each training seed's average in that order (- where a seed has "
         "not finished).",
         "",
+        *_decoding_lines(evaluation),
         PAPER_NOTE,
         "",
         "## Arms",
