@@ -93,6 +93,78 @@ def test_few_nerd_io_tags_named_by_the_features_read_as_runs(tmp_path):
         read_user_file(mixed)
 
 
+def _few_nerd_both_columns(path):
+    """The Hub's Few-NERD layout: coarse types in ``ner_tags``, fine ones in ``fine_ner_tags``."""
+    coarse, fine = ["O", "art", "person"], ["O", "art-film", "person-actor"]
+    features = Features(
+        {
+            "tokens": Sequence(Value("string")),
+            "ner_tags": Sequence(ClassLabel(names=coarse)),
+            "fine_ner_tags": Sequence(ClassLabel(names=fine)),
+        }
+    )
+    tokens = [["Nic", "Cage", "stars", "in", "The", "Rock"], ["Sands", "too"]]
+    tags = [[2, 2, 0, 0, 1, 1], [2, 0]]
+    data = {"tokens": tokens, "ner_tags": tags, "fine_ner_tags": tags}
+    dataset = Dataset.from_dict(data, features)
+    if path.suffix == ".parquet":
+        dataset.to_parquet(path)
+    else:
+        dataset.save_to_disk(str(path))
+    return path
+
+
+@pytest.mark.parametrize("name", ["few-nerd.parquet", "few-nerd"])
+def test_file_colon_column_reads_the_tags_of_that_column(tmp_path, name, capsys):
+    from raitner.sources import load_source
+
+    path = _few_nerd_both_columns(tmp_path / name)
+    labels = [[e.label for e in example.entities] for example in read_user_file(path)]
+    assert labels == [["person", "art"], ["person"]]  # ner_tags, the first known column
+    fine = read_user_file(f"{path}:fine_ner_tags")
+    assert [[e.label for e in example.entities] for example in fine] == [
+        ["person-actor", "art-film"],
+        ["person-actor"],
+    ]
+    assert fine[0].id == "few-nerd:0"  # the same texts under the same ids
+    # build sources with a subset, data stats and eval benchmarks take the same name
+    (one,) = load_source(f"{path}:fine_ner_tags@1", seed=0)
+    assert one.entities[0].label == "person-actor"
+    assert main(["data", "stats", f"{path}:fine_ner_tags", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)["splits"]["file"]["entities_per_type"]
+    assert stats == {"person-actor": 2, "art-film": 1}
+    coarse = registry.add_file_benchmark(path)
+    chosen = registry.add_file_benchmark(f"{path}:fine_ner_tags")
+    assert (coarse.name, chosen.name) == ("few-nerd", "few-nerd.fine_ner_tags")
+    assert chosen.types == ("person-actor", "art-film") and coarse.types == ("person", "art")
+    assert chosen.fingerprint["tag_column"] == "fine_ner_tags"
+    assert "tag_column" not in coarse.fingerprint
+    with pytest.raises(DataFormatError, match=r"no column 'fine_tags' to read tags from; col"):
+        read_user_file(f"{path}:fine_tags")
+    # a study config's training mix takes it as a file, not as a benchmark's split
+    from raitner.reproduce.config import benchmark_of
+
+    assert benchmark_of(f"{path}:fine_ner_tags@1") is None
+    assert benchmark_of("conll2003:train@5") == "conll2003"
+
+
+def test_a_tag_column_after_another_format_or_a_missing_file_is_refused(tmp_path):
+    from raitner.io.user_files import is_user_file, split_tag_column
+
+    conll = tmp_path / "train.conll"
+    conll.write_text("Rome\tB-LOC\n")
+    with pytest.raises(RaitnerError, match=r"train\.conll:ner_tags: a column of tags can be named"):
+        read_user_file(f"{conll}:ner_tags")
+    # no such file: a benchmark spec as before, not a file
+    assert split_tag_column("missing.parquet:ner_tags")[1] is None
+    assert not is_user_file("conll2003:train")
+    # a tokens-less table cannot take its tags from a column
+    spans = tmp_path / "spans.parquet"
+    pq.write_table(pa.table({"text": ["Rome"], "labels": [["x"]]}), spans)
+    with pytest.raises(DataFormatError, match=r"tags in 'labels' need a tokens column"):
+        read_user_file(f"{spans}:labels")
+
+
 def test_texts_with_spans_read_as_span_jsonl_lines_do(tmp_path):
     path = tmp_path / "spans.parquet"
     rows = [

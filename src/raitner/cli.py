@@ -46,7 +46,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "name",
         help="benchmark name (see `raitner data list`) or an annotated file (.jsonl, .json, "
         ".parquet, .conll, .bio, .iob, .iob2, .bioes, .tsv, .txt; each but .parquet may be "
-        ".gz-compressed)",
+        ".gz-compressed; FILE.parquet:COLUMN reads the tags of another column)",
     )
     stats.add_argument("--split", action="append", help="split(s) to read (default: all)")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
@@ -183,9 +183,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "inputs",
         nargs="+",
         help="BENCHMARK:SPLIT, an annotated file (span .jsonl as raitner, doccano or Prodigy "
-        "write it, UniversalNER or Label Studio .json, or token/tag columns: .conll .bio .iob "
-        ".iob2 .bioes .tsv .txt), or sample:NAME (packaged sample); append @N for a seeded "
-        "subset of N examples of that source (conll2003:train@500)",
+        "write it, UniversalNER or Label Studio .json, token/tag columns: .conll .bio .iob "
+        ".iob2 .bioes .tsv .txt, a Hub .parquet or a save_to_disk folder, either with :COLUMN "
+        "for another tag column: few-nerd.parquet:fine_ner_tags), or sample:NAME (packaged "
+        "sample); append @N for a seeded subset of N examples of that source "
+        "(conll2003:train@500)",
     )
     build.add_argument("--output", "-o", required=True, type=Path, help="dataset .jsonl to write")
     build.add_argument("--mode", choices=["vanilla", "ra-it"], default="ra-it")
@@ -478,8 +480,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "crossner_science,mit_movie,mit_restaurant",
         help="comma-separated benchmark names (default: the paper's 7 English ones) or "
         "annotated files (span .jsonl as raitner, doccano or Prodigy write it, UniversalNER or "
-        "Label Studio .json, token/tag columns such as .conll or .bio), each asked about the "
-        "types of its entities and named by its file name",
+        "Label Studio .json, token/tag columns such as .conll or .bio, a Hub .parquet, "
+        "FILE.parquet:COLUMN for another tag column), each asked about the types of its "
+        "entities and named by its file name (and column)",
     )
     evaluate.add_argument("--split", default="test")
     evaluate.add_argument(

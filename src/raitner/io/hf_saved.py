@@ -29,8 +29,11 @@ def is_saved_dataset(path: str | Path) -> bool:
     )
 
 
-def read_saved_dataset(path: str | Path, stats: ReadStats | None = None) -> list[Example]:
-    """The examples of one split saved with ``save_to_disk``."""
+def read_saved_dataset(
+    path: str | Path, stats: ReadStats | None = None, tag_column: str | None = None
+) -> list[Example]:
+    """The examples of one split saved with ``save_to_disk``; ``tag_column`` as for
+    :func:`raitner.io.parquet.read_parquet`."""
     from raitner.io.parquet import examples_of_table, numbered_rows
 
     path = Path(path)
@@ -49,4 +52,5 @@ def read_saved_dataset(path: str | Path, stats: ReadStats | None = None) -> list
             path, None, f"expected a dataset saved with save_to_disk ({err})"
         ) from None
     rows = numbered_rows(dataset.with_format("arrow").iter(batch_size=1024))
-    return examples_of_table(path, list(dataset.column_names), dataset.features, rows, stats)
+    names = list(dataset.column_names)
+    return examples_of_table(path, names, dataset.features, rows, stats, tag_column)

@@ -13,6 +13,10 @@ Two layouts are read, told apart by the columns:
 * **text and spans**: a ``text`` column with the mentions as character offsets in
   ``entities``, ``spans`` or ``label``, in the shapes :mod:`raitner.io.span_jsonl` reads.
 
+A file with several tag columns (Few-NERD's ``ner_tags`` and ``fine_ner_tags``) is read from
+the first of the list above unless the caller names another (``FILE:COLUMN`` on the command
+line, :func:`raitner.io.user_files.split_tag_column`).
+
 Ids are ``<file stem>:<row>``, counting rows from 0 (span rows keep an ``id`` as JSONL lines
 do); errors name the row, counted from 1. Needs ``pyarrow`` and ``datasets`` (``pip install
 'raitner[train]'``).
@@ -86,11 +90,15 @@ def _tag_names(features: Any, column: str) -> list[str] | None:
     return list(feature.names) if feature is not None else None
 
 
-def read_parquet(path: str | Path, stats: ReadStats | None = None) -> list[Example]:
-    """The examples of an annotated Parquet file (see the module docstring)."""
+def read_parquet(
+    path: str | Path, stats: ReadStats | None = None, tag_column: str | None = None
+) -> list[Example]:
+    """The examples of an annotated Parquet file (see the module docstring); ``tag_column``
+    names the column of tags to read instead of the first known one."""
     path = Path(path)
     parquet, features = _open(path)
-    return examples_of_table(path, parquet.schema_arrow.names, features, _rows(parquet), stats)
+    names = parquet.schema_arrow.names
+    return examples_of_table(path, names, features, _rows(parquet), stats, tag_column)
 
 
 def examples_of_table(
@@ -99,13 +107,29 @@ def examples_of_table(
     features: Any,
     rows: Iterator[tuple[RowNumber, dict[str, Any]]],
     stats: ReadStats | None = None,
+    tag_column: str | None = None,
 ) -> list[Example]:
     """The examples of a table with columns ``names`` (Hugging Face ``features`` or ``None``),
-    read from ``rows`` in either layout of the module docstring; ``path`` names it in errors
-    and ids. Shared by Parquet files and datasets saved with ``save_to_disk``."""
+    read from ``rows`` in either layout of the module docstring, the tags from ``tag_column``
+    if given; ``path`` names it in errors and ids. Shared by Parquet files and datasets saved
+    with ``save_to_disk``."""
     stats = stats if stats is not None else ReadStats()
     tokens = next((c for c in TOKEN_COLUMNS if c in names), None)
     tags = next((c for c in TAG_COLUMNS if c in names), None)
+    if tag_column is not None:
+        if tag_column not in names:
+            columns = ", ".join(names)
+            raise DataFormatError(
+                path, None, f"no column {tag_column!r} to read tags from; columns: {columns}"
+            )
+        if tokens is None:
+            raise DataFormatError(
+                path,
+                None,
+                f"tags in {tag_column!r} need a tokens column ({' or '.join(TOKEN_COLUMNS)}); "
+                f"columns: {', '.join(names)}",
+            )
+        tags = tag_column
     if tokens and tags:
         tag_names = _tag_names(features, tags)
         return _read_tagged(path, rows, tokens, tags, tag_names, stats)

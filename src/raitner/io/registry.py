@@ -151,6 +151,8 @@ class FileBenchmark:
     sha256: str
     examples: tuple[Example, ...] = field(repr=False, compare=False)
     label_names: Mapping[str, str] = field(default_factory=dict)
+    #: the column its tags were read from, when chosen (``FILE:COLUMN``)
+    tag_column: str | None = None
 
     def files(self, split: str, data_root: str | Path | None = None) -> list[Path]:
         """The file itself, for its one split (no data root needed)."""
@@ -173,6 +175,8 @@ class FileBenchmark:
         fingerprint = {"path": str(self.path), "sha256": self.sha256}
         if self.label_names:
             fingerprint["label_names"] = dict(self.label_names)
+        if self.tag_column is not None:
+            fingerprint["tag_column"] = self.tag_column
         return fingerprint
 
 
@@ -185,22 +189,23 @@ def add_file_benchmark(
     """Read an annotated file (:mod:`raitner.io.user_files`) and make it a benchmark named by
     its stem, for this process; the name must not be a registered benchmark's or another
     file's. ``label_names`` renames its labels (tag → type asked); others are kept."""
-    from raitner.io.files import content_sha256, file_stem
-    from raitner.io.user_files import read_user_file, types_of
+    from raitner.io.files import content_sha256
+    from raitner.io.user_files import read_user_file, split_tag_column, types_of, user_file_name
 
-    path = Path(path).resolve()
-    examples = read_user_file(path)
+    base, tag_column = split_tag_column(path)
+    path = base.resolve()
+    examples = read_user_file(path if tag_column is None else f"{path}:{tag_column}")
     if label_names:
         examples = [example.relabel(label_names) for example in examples]
     if not examples:
         raise RaitnerError(f"{path}: no examples to evaluate on")
-    name = file_stem(path)
+    name = user_file_name(path if tag_column is None else f"{path}:{tag_column}")
     if name in benchmarks():
         raise RaitnerError(
             f"{path}: its name {name!r} is a registered benchmark's; rename the file"
         )
     known = _FILES.get(name)
-    if known is not None and known.path != path:
+    if known is not None and (known.path, known.tag_column) != (path, tag_column):
         raise RaitnerError(f"{path} and {known.path} would both be named {name!r}; rename one")
     labels = types_of(examples)
     if not labels:
@@ -217,6 +222,7 @@ def add_file_benchmark(
         sha256=content_sha256(path),
         examples=tuple(examples),
         label_names=dict(label_names or {}),
+        tag_column=tag_column,
     )
     _FILES[name] = benchmark
     return benchmark

@@ -17,6 +17,10 @@
   mostly single CJK characters is Chinese (characters joined with nothing), any other English
   (tokens joined by single spaces).
 
+A Parquet file or ``save_to_disk`` folder with several tag columns is read from its first known
+one (``ner_tags`` first); ``FILE:COLUMN`` reads another (``few-nerd.parquet:fine_ner_tags``,
+:func:`split_tag_column`).
+
 Each may be gzip-compressed, named with ``.gz`` after its extension (``train.jsonl.gz``;
 :mod:`raitner.io.files`).
 
@@ -28,6 +32,7 @@ never share an id.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import replace
 from itertools import islice
@@ -102,22 +107,57 @@ def types_of(examples: Iterable[Example]) -> tuple[str, ...]:
     return tuple(types)
 
 
-def is_user_file(path: str | Path) -> bool:
-    """Whether ``path`` names an annotated file (by its extension, or being one) or a folder
-    saved by ``Dataset.save_to_disk``, rather than a benchmark or a sample."""
+_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def split_tag_column(name: str | Path) -> tuple[Path, str | None]:
+    """``few-nerd.parquet:fine_ner_tags`` → ``(Path("few-nerd.parquet"), "fine_ner_tags")``: an
+    existing Parquet file or ``save_to_disk`` folder, then ``:`` and the column of tags to read.
+    Anything else, a path that exists as named included, is ``(Path(name), None)``.
+    :class:`RaitnerError` for a column named after a file of another format."""
     from raitner.io.hf_saved import is_saved_dataset
 
-    path = Path(path)
+    path = Path(name)
+    text = str(name)
+    if path.exists() or ":" not in text:
+        return path, None
+    base, column = text.rsplit(":", 1)
+    base_path = Path(base)
+    if not _COLUMN_NAME.match(column) or not base_path.exists():
+        return path, None
+    if format_suffix(base_path) != ".parquet" and not is_saved_dataset(base_path):
+        raise RaitnerError(
+            f"{text}: a column of tags can be named only after a Parquet file or a folder "
+            f"written by Dataset.save_to_disk; {base} is read by its own format"
+        )
+    return base_path, column
+
+
+def is_user_file(path: str | Path) -> bool:
+    """Whether ``path`` names an annotated file (by its extension, or being one) or a folder
+    saved by ``Dataset.save_to_disk``, either with ``:COLUMN`` (:func:`split_tag_column`),
+    rather than a benchmark or a sample."""
+    from raitner.io.hf_saved import is_saved_dataset
+
+    path, _column = split_tag_column(path)
     return format_suffix(path) in SUFFIXES or path.is_file() or is_saved_dataset(path)
 
 
+def user_file_name(path: str | Path) -> str:
+    """What an annotated file is called as a benchmark and in ids: its stem, with the tag
+    column after a dot when one is chosen (``few-nerd.fine_ner_tags``)."""
+    path, column = split_tag_column(path)
+    return file_stem(path) if column is None else f"{file_stem(path)}.{column}"
+
+
 def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Example]:
-    """The annotated examples of one file, read by its extension (see the module docstring)."""
-    path = Path(path)
+    """The annotated examples of one file, read by its extension (see the module docstring);
+    ``FILE:COLUMN`` reads the tags of a Parquet file or saved folder from that column."""
     from raitner.io.hf_saved import is_saved_dataset, read_saved_dataset
 
+    path, column = split_tag_column(path)
     if is_saved_dataset(path):
-        return read_saved_dataset(path, stats)
+        return read_saved_dataset(path, stats, tag_column=column)
     if not path.is_file():
         raise RaitnerError(f"input file {path} not found")
     suffix = format_suffix(path)
@@ -142,7 +182,7 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
     if suffix == ".parquet":
         from raitner.io.parquet import read_parquet
 
-        return read_parquet(path, stats)
+        return read_parquet(path, stats, tag_column=column)
     if suffix in TAGGED_SUFFIXES:
         from raitner.io.conll import read_conll
 

@@ -942,10 +942,11 @@ def eval_target(entry: str, default_split: str) -> tuple[str, str]:
 def benchmark_of(spec: str) -> str | None:
     """The benchmark a source spec names (``conll2003:train@100`` → ``conll2003``), or None for
     a file or a packaged sample."""
+    from raitner.io.user_files import is_user_file
     from raitner.sources import SAMPLE_PREFIX, split_subset
 
     base, _count = split_subset(spec)
-    if base.startswith(SAMPLE_PREFIX) or base.endswith(".jsonl") or ":" not in base:
+    if base.startswith(SAMPLE_PREFIX) or ":" not in base or is_user_file(base):
         return None
     return base.rsplit(":", 1)[0]
 
