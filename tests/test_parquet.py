@@ -148,6 +148,35 @@ def test_file_colon_column_reads_the_tags_of_that_column(tmp_path, name, capsys)
     assert benchmark_of("conll2003:train@5") == "conll2003"
 
 
+def test_an_arrow_file_reads_as_its_table_in_either_arrow_format(tmp_path, capsys):
+    import pyarrow.feather as feather
+
+    saved = _few_nerd_both_columns(tmp_path / "saved")
+    (shard,) = saved.glob("*.arrow")  # a stream, with the features in its metadata
+    arrow = tmp_path / "few-nerd.arrow"
+    shard.rename(arrow)
+    examples = read_user_file(arrow)
+    assert [e.id for e in examples] == ["few-nerd:0", "few-nerd:1"]
+    assert [e.label for e in examples[0].entities] == ["person", "art"]  # named by ClassLabel
+    fine = read_user_file(f"{arrow}:fine_ner_tags")
+    assert [e.label for e in fine[0].entities] == ["person-actor", "art-film"]
+    # the IPC file format (Feather v2), string tags, through a build source
+    ipc = tmp_path / "news.arrow"
+    feather.write_feather(
+        pa.table({"tokens": [["Peter", "in", "Rome"]], "tags": [["B-PER", "O", "B-LOC"]]}), ipc
+    )
+    from raitner.sources import load_source
+
+    (example,) = load_source(str(ipc))
+    assert [(e.text, e.label) for e in example.entities] == [("Peter", "PER"), ("Rome", "LOC")]
+    broken = tmp_path / "broken.arrow"
+    broken.write_bytes(b"not arrow at all")
+    with pytest.raises(DataFormatError, match=r"broken\.arrow.*expected an Arrow stream or IPC"):
+        read_user_file(broken)
+    assert main(["data", "stats", str(broken)]) != 0
+    assert "broken.arrow" in capsys.readouterr().err
+
+
 def test_a_tag_column_after_another_format_or_a_missing_file_is_refused(tmp_path):
     from raitner.io.user_files import is_user_file, split_tag_column
 

@@ -1,10 +1,13 @@
-"""Annotated data in a folder written by Hugging Face ``Dataset.save_to_disk``.
+"""Annotated data in a folder written by Hugging Face ``Dataset.save_to_disk``, or in one of
+the Arrow files such a folder (or the ``datasets`` cache) holds.
 
 Such a folder holds ``dataset_info.json``, ``state.json`` and the Arrow files of one split; a
 ``DatasetDict`` saved the same way holds ``dataset_dict.json`` and one such folder per split,
 and is named by its split's folder (``few-nerd/train``). The columns are read as in a Parquet
 file (:mod:`raitner.io.parquet`): tokens with named or string tags, or texts with spans. Ids
-are ``<folder name>:<row>``; errors name the row, counted from 1. Needs ``datasets``
+are ``<folder name>:<row>``; errors name the row, counted from 1. A lone ``.arrow`` file (the
+stream format ``datasets`` writes, or the Arrow IPC file format that Feather v2 and
+``pyarrow.ipc`` write) reads the same way, its ids ``<file stem>:<row>``. Needs ``datasets``
 (``pip install 'raitner[train]'``).
 """
 
@@ -54,3 +57,42 @@ def read_saved_dataset(
     rows = numbered_rows(dataset.with_format("arrow").iter(batch_size=1024))
     names = list(dataset.column_names)
     return examples_of_table(path, names, dataset.features, rows, stats, tag_column)
+
+
+def read_arrow_file(
+    path: str | Path, stats: ReadStats | None = None, tag_column: str | None = None
+) -> list[Example]:
+    """The examples of one Arrow file: a stream as ``datasets`` writes its shards and cache
+    files, or an Arrow IPC file; its columns as in a Parquet file, its Hugging Face features
+    (tag names) from the schema's metadata when there."""
+    from raitner.io.files import is_gzipped
+    from raitner.io.parquet import examples_of_table, numbered_rows
+
+    path = Path(path)
+    try:
+        import pyarrow as pa
+        from datasets import Features
+    except ImportError as err:
+        raise RaitnerError(
+            f"reading {path} needs pyarrow and datasets: pip install 'raitner[train]'"
+        ) from err
+    if is_gzipped(path):
+        raise DataFormatError(path, None, "give the .arrow file itself, not compressed")
+    table = None
+    errors = []
+    for open_reader in (pa.ipc.open_stream, pa.ipc.open_file):
+        try:
+            with pa.memory_map(str(path)) as source:
+                table = open_reader(source).read_all()
+            break
+        except Exception as err:  # ArrowInvalid: not this one of the two formats
+            errors.append(str(err))
+    if table is None:
+        raise DataFormatError(
+            path, None, f"expected an Arrow stream or IPC file ({errors[-1]})"
+        ) from None
+    features = None
+    if b"huggingface" in (table.schema.metadata or {}):
+        features = Features.from_arrow_schema(table.schema)
+    rows = numbered_rows(table.to_batches(max_chunksize=1024))
+    return examples_of_table(path, table.column_names, features, rows, stats, tag_column)

@@ -6,7 +6,7 @@
   JSON-MIN export (:mod:`raitner.io.label_studio`), told apart by the first record;
 * ``.parquet``: a table of tokens and tags, or of texts and spans, as the Hugging Face Hub
   serves datasets (:mod:`raitner.io.parquet`); a folder written by ``Dataset.save_to_disk``
-  holds the same columns (:mod:`raitner.io.hf_saved`);
+  holds the same columns, and so does one of its ``.arrow`` files (:mod:`raitner.io.hf_saved`);
 * ``.conll``, ``.bio``, ``.iob``, ``.iob2``, ``.bioes``, ``.tsv``, ``.txt``: token/tag columns,
   one token a line and a blank line between sentences (:mod:`raitner.io.conll`). The token is
   the first column and the tag the last, so both ``token<TAB>tag`` and CoNLL-2003's
@@ -44,7 +44,9 @@ from raitner.io.stats import ReadStats
 from raitner.schema import Example
 
 TAGGED_SUFFIXES = (".conll", ".bio", ".iob", ".iob2", ".bioes", ".tsv", ".txt")
-SUFFIXES = (".jsonl", ".json", ".parquet", *TAGGED_SUFFIXES)
+#: tables whose tags may come from a chosen column (``FILE:COLUMN``)
+TABLE_SUFFIXES = (".parquet", ".arrow")
+SUFFIXES = (".jsonl", ".json", *TABLE_SUFFIXES, *TAGGED_SUFFIXES)
 #: token lines (or texts) sniffed for the column separator and the language
 _SNIFFED = 200
 
@@ -125,10 +127,10 @@ def split_tag_column(name: str | Path) -> tuple[Path, str | None]:
     base_path = Path(base)
     if not _COLUMN_NAME.match(column) or not base_path.exists():
         return path, None
-    if format_suffix(base_path) != ".parquet" and not is_saved_dataset(base_path):
+    if format_suffix(base_path) not in TABLE_SUFFIXES and not is_saved_dataset(base_path):
         raise RaitnerError(
-            f"{text}: a column of tags can be named only after a Parquet file or a folder "
-            f"written by Dataset.save_to_disk; {base} is read by its own format"
+            f"{text}: a column of tags can be named only after a Parquet or Arrow file or a "
+            f"folder written by Dataset.save_to_disk; {base} is read by its own format"
         )
     return base_path, column
 
@@ -183,6 +185,10 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
         from raitner.io.parquet import read_parquet
 
         return read_parquet(path, stats, tag_column=column)
+    if suffix == ".arrow":
+        from raitner.io.hf_saved import read_arrow_file
+
+        return read_arrow_file(path, stats, tag_column=column)
     if suffix in TAGGED_SUFFIXES:
         from raitner.io.conll import read_conll
 
@@ -201,8 +207,9 @@ def read_user_file(path: str | Path, stats: ReadStats | None = None) -> list[Exa
     raise RaitnerError(
         f"cannot read {path}: expected one of {', '.join(SUFFIXES)} (span-annotated JSONL, "
         "UniversalNER conversation or Label Studio JSON, Parquet as the Hugging Face Hub "
-        "serves datasets, or token/tag columns), each but Parquet also gzip-compressed with "
-        ".gz after it, or a folder written by Dataset.save_to_disk"
+        "serves datasets, an Arrow file as datasets writes them, or token/tag columns), each "
+        "but Parquet and Arrow also gzip-compressed with .gz after it, or a folder written by "
+        "Dataset.save_to_disk"
     )
 
 
