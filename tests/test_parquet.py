@@ -175,6 +175,10 @@ def test_an_arrow_file_reads_as_its_table_in_either_arrow_format(tmp_path, capsy
         read_user_file(broken)
     assert main(["data", "stats", str(broken)]) != 0
     assert "broken.arrow" in capsys.readouterr().err
+    packed = tmp_path / "few-nerd.arrow.gz"
+    packed.write_bytes(arrow.read_bytes())
+    with pytest.raises(DataFormatError, match=r"compresses its own columns: give the file itself"):
+        read_user_file(packed)
 
 
 def test_a_tag_column_after_another_format_or_a_missing_file_is_refused(tmp_path):

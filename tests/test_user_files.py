@@ -151,7 +151,9 @@ def test_bad_column_files_name_the_file_the_line_and_what_was_expected(
 def test_unknown_and_missing_files_are_named(tmp_path):
     unknown = tmp_path / "notes.docx"
     unknown.write_text("x")
-    with pytest.raises(RaitnerError, match=r"expected one of \.jsonl, \.json, \.parquet, \.conll"):
+    with pytest.raises(
+        RaitnerError, match=r"expected one of \.jsonl, \.json, \.parquet, \.arrow, \.conll"
+    ):
         read_user_file(unknown)
     with pytest.raises(RaitnerError, match="not found"):
         load_source(str(tmp_path / "missing.bio"))

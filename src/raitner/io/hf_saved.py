@@ -65,19 +65,17 @@ def read_arrow_file(
     """The examples of one Arrow file: a stream as ``datasets`` writes its shards and cache
     files, or an Arrow IPC file; its columns as in a Parquet file, its Hugging Face features
     (tag names) from the schema's metadata when there."""
-    from raitner.io.files import is_gzipped
-    from raitner.io.parquet import examples_of_table, numbered_rows
+    from raitner.io.parquet import (
+        examples_of_table,
+        features_of_schema,
+        numbered_rows,
+        require_table_libraries,
+    )
 
     path = Path(path)
-    try:
-        import pyarrow as pa
-        from datasets import Features
-    except ImportError as err:
-        raise RaitnerError(
-            f"reading {path} needs pyarrow and datasets: pip install 'raitner[train]'"
-        ) from err
-    if is_gzipped(path):
-        raise DataFormatError(path, None, "give the .arrow file itself, not compressed")
+    require_table_libraries(path)
+    import pyarrow as pa
+
     table = None
     errors = []
     for open_reader in (pa.ipc.open_stream, pa.ipc.open_file):
@@ -91,8 +89,6 @@ def read_arrow_file(
         raise DataFormatError(
             path, None, f"expected an Arrow stream or IPC file ({errors[-1]})"
         ) from None
-    features = None
-    if b"huggingface" in (table.schema.metadata or {}):
-        features = Features.from_arrow_schema(table.schema)
     rows = numbered_rows(table.to_batches(max_chunksize=1024))
+    features = features_of_schema(table.schema)
     return examples_of_table(path, table.column_names, features, rows, stats, tag_column)

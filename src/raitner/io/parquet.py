@@ -37,27 +37,40 @@ TOKEN_COLUMNS = ("tokens", "words")
 TAG_COLUMNS = ("ner_tags", "tags", "ner", "labels", "ner_labels")
 
 
-def _open(path: Path):
-    """``(pyarrow ParquetFile, Hugging Face features or None)``."""
+def require_table_libraries(path: Path) -> None:
+    """:class:`RaitnerError` naming ``path`` and the extra to install when pyarrow or datasets
+    is missing; a gzipped table refused (Parquet and Arrow compress their own columns)."""
     try:
-        import pyarrow.parquet as pq
-        from datasets import Features
+        import datasets  # noqa: F401
+        import pyarrow  # noqa: F401
     except ImportError as err:
         raise RaitnerError(
             f"reading {path} needs pyarrow and datasets: pip install 'raitner[train]'"
         ) from err
     if is_gzipped(path):
-        raise DataFormatError(
-            path, None, "Parquet compresses its own columns: give the .parquet file itself"
-        )
+        message = "a table compresses its own columns: give the file itself"
+        raise DataFormatError(path, None, message)
+
+
+def features_of_schema(schema: Any) -> Any:
+    """The Hugging Face features an Arrow schema's metadata records (tag names), or None."""
+    if b"huggingface" not in (schema.metadata or {}):
+        return None
+    from datasets import Features
+
+    return Features.from_arrow_schema(schema)
+
+
+def _open(path: Path):
+    """``(pyarrow ParquetFile, Hugging Face features or None)``."""
+    require_table_libraries(path)
+    import pyarrow.parquet as pq
+
     try:
         parquet = pq.ParquetFile(path)
     except Exception as err:  # pyarrow's ArrowInvalid and the like
         raise DataFormatError(path, None, f"expected a Parquet file ({err})") from None
-    features = None
-    if b"huggingface" in (parquet.schema_arrow.metadata or {}):
-        features = Features.from_arrow_schema(parquet.schema_arrow)
-    return parquet, features
+    return parquet, features_of_schema(parquet.schema_arrow)
 
 
 def iter_parquet_rows(path: str | Path) -> Iterator[tuple[RowNumber, dict[str, Any]]]:
