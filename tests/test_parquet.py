@@ -188,8 +188,10 @@ def test_a_tag_column_after_another_format_or_a_missing_file_is_refused(tmp_path
     conll.write_text("Rome\tB-LOC\n")
     with pytest.raises(RaitnerError, match=r"train\.conll:ner_tags: a column of tags can be named"):
         read_user_file(f"{conll}:ner_tags")
-    # no such file: a benchmark spec as before, not a file
+    # no such file, or a folder named like a benchmark: a benchmark spec as before
     assert split_tag_column("missing.parquet:ner_tags")[1] is None
+    (tmp_path / "conll2003").mkdir()
+    assert split_tag_column(tmp_path / "conll2003:train") == (tmp_path / "conll2003:train", None)
     assert not is_user_file("conll2003:train")
     # a tokens-less table cannot take its tags from a column
     spans = tmp_path / "spans.parquet"

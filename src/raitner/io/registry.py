@@ -194,12 +194,13 @@ def add_file_benchmark(
 
     base, tag_column = split_tag_column(path)
     path = base.resolve()
-    examples = read_user_file(path if tag_column is None else f"{path}:{tag_column}")
+    spec = path if tag_column is None else f"{path}:{tag_column}"
+    examples = read_user_file(spec)
     if label_names:
         examples = [example.relabel(label_names) for example in examples]
     if not examples:
         raise RaitnerError(f"{path}: no examples to evaluate on")
-    name = user_file_name(path if tag_column is None else f"{path}:{tag_column}")
+    name = user_file_name(spec)
     if name in benchmarks():
         raise RaitnerError(
             f"{path}: its name {name!r} is a registered benchmark's; rename the file"

@@ -115,8 +115,9 @@ _COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 def split_tag_column(name: str | Path) -> tuple[Path, str | None]:
     """``few-nerd.parquet:fine_ner_tags`` → ``(Path("few-nerd.parquet"), "fine_ner_tags")``: an
     existing Parquet file or ``save_to_disk`` folder, then ``:`` and the column of tags to read.
-    Anything else, a path that exists as named included, is ``(Path(name), None)``.
-    :class:`RaitnerError` for a column named after a file of another format."""
+    Anything else, a path that exists as named included, is ``(Path(name), None)``, so that
+    ``conll2003:train`` stays a benchmark's split beside a folder called ``conll2003``.
+    :class:`RaitnerError` for a column named after an annotated file of another format."""
     from raitner.io.hf_saved import is_saved_dataset
 
     path = Path(name)
@@ -127,12 +128,14 @@ def split_tag_column(name: str | Path) -> tuple[Path, str | None]:
     base_path = Path(base)
     if not _COLUMN_NAME.match(column) or not base_path.exists():
         return path, None
-    if format_suffix(base_path) not in TABLE_SUFFIXES and not is_saved_dataset(base_path):
+    if format_suffix(base_path) in TABLE_SUFFIXES or is_saved_dataset(base_path):
+        return base_path, column
+    if base_path.is_file() and format_suffix(base_path) in SUFFIXES:
         raise RaitnerError(
             f"{text}: a column of tags can be named only after a Parquet or Arrow file or a "
             f"folder written by Dataset.save_to_disk; {base} is read by its own format"
         )
-    return base_path, column
+    return path, None
 
 
 def is_user_file(path: str | Path) -> bool:
@@ -146,8 +149,8 @@ def is_user_file(path: str | Path) -> bool:
 
 
 def user_file_name(path: str | Path) -> str:
-    """What an annotated file is called as a benchmark and in ids: its stem, with the tag
-    column after a dot when one is chosen (``few-nerd.fine_ner_tags``)."""
+    """What an annotated file is called as a benchmark: its stem, with the tag column after a
+    dot when one is chosen (``few-nerd.fine_ner_tags``); its texts' ids keep the stem alone."""
     path, column = split_tag_column(path)
     return file_stem(path) if column is None else f"{file_stem(path)}.{column}"
 
