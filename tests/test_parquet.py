@@ -131,8 +131,16 @@ def test_file_colon_column_reads_the_tags_of_that_column(tmp_path, name, capsys)
     (one,) = load_source(f"{path}:fine_ner_tags@1", seed=0)
     assert one.entities[0].label == "person-actor"
     assert main(["data", "stats", f"{path}:fine_ner_tags", "--json"]) == 0
-    stats = json.loads(capsys.readouterr().out)["splits"]["file"]["entities_per_type"]
-    assert stats == {"person-actor": 2, "art-film": 1}
+    stats = json.loads(capsys.readouterr().out)["splits"]["file"]
+    assert stats["entities_per_type"] == {"person-actor": 2, "art-film": 1}
+    assert (stats["tag_column"], stats["other_tag_columns"]) == ("fine_ner_tags", ["ner_tags"])
+    # read as it comes, the file's stats say which column was read and what else is there
+    assert main(["data", "stats", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        f"tags read from 'ner_tags'; the table also has fine_ner_tags (read one as {path}:COL"
+        in (printed)
+    )
     coarse = registry.add_file_benchmark(path)
     chosen = registry.add_file_benchmark(f"{path}:fine_ner_tags")
     assert (coarse.name, chosen.name) == ("few-nerd", "few-nerd.fine_ner_tags")

@@ -590,9 +590,10 @@ def _data_stats(args: argparse.Namespace) -> int:
 
     from raitner.io.registry import get_benchmark
     from raitner.io.stats import ReadStats
-    from raitner.io.user_files import is_user_file, read_user_file, types_of
+    from raitner.io.user_files import is_user_file, read_user_file, split_tag_column, types_of
 
     path = Path(args.name)
+    table = split_tag_column(path)[0]  # the file without a chosen column
     if is_user_file(path):
         if args.split:
             raise RaitnerError("--split: an annotated file is one split; leave --split out")
@@ -627,6 +628,8 @@ def _data_stats(args: argparse.Namespace) -> int:
             "trimmed_spans": read_stats.trimmed_spans,
             "realigned_spans": read_stats.realigned_spans,
             "skipped": read_stats.skipped,
+            "tag_column": read_stats.tag_column,
+            "other_tag_columns": read_stats.other_tag_columns,
         }
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
@@ -647,6 +650,12 @@ def _data_stats(args: argparse.Namespace) -> int:
             print(f"      mentions moved to where their text is: {row['realigned_spans']}")
         for reason, count in row["skipped"].items():
             print(f"      left out ({reason}): {count}")
+        if row["other_tag_columns"]:
+            others = ", ".join(row["other_tag_columns"])
+            print(
+                f"      tags read from {row['tag_column']!r}; the table also has {others} "
+                f"(read one as {table}:COLUMN)"
+            )
         for label, count in row["entities_per_type"].items():
             print(f"      {count:>7}  {label}")
     return 0

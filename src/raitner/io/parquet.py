@@ -144,6 +144,11 @@ def examples_of_table(
             )
         tags = tag_column
     if tokens and tags:
+        stats.tag_column = tags
+        stats.other_tag_columns = [
+            c for c in names if c not in (tokens, tags) and (c in TAG_COLUMNS or c.endswith("tags"))
+        ]
+    if tokens and tags:
         tag_names = _tag_names(features, tags)
         return _read_tagged(path, rows, tokens, tags, tag_names, stats)
     if "text" in names:

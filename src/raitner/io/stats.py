@@ -19,6 +19,10 @@ class ReadStats:
     realigned_spans: int = 0
     #: records skipped with the reason as key (e.g. empty text).
     skipped: dict[str, int] = field(default_factory=dict)
+    #: tables (Parquet, Arrow): the column the tags were read from, and the other columns that
+    #: look like tags (``fine_ner_tags``, ``pos_tags``), which ``FILE:COLUMN`` would read.
+    tag_column: str | None = None
+    other_tag_columns: list[str] = field(default_factory=list)
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
