@@ -139,7 +139,7 @@ def test_file_colon_column_reads_the_tags_of_that_column(tmp_path, name, capsys)
     printed = capsys.readouterr().out
     assert (
         f"tags read from 'ner_tags'; the table also has fine_ner_tags (read one as {path}:COL"
-        in (printed)
+        in printed
     )
     coarse = registry.add_file_benchmark(path)
     chosen = registry.add_file_benchmark(f"{path}:fine_ner_tags")
