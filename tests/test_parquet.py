@@ -156,6 +156,29 @@ def test_file_colon_column_reads_the_tags_of_that_column(tmp_path, name, capsys)
     assert benchmark_of("conll2003:train@5") == "conll2003"
 
 
+def test_a_chosen_tag_column_is_evaluated_under_its_own_name(tmp_path):
+    from test_eval_runner import GoldBackend
+
+    from raitner.api import OpenNER
+    from raitner.evaluate.runner import EvalSettings, run_evaluation
+    from raitner.prompts import get_template
+
+    path = _few_nerd_both_columns(tmp_path / "few-nerd.parquet")
+    fine = registry.add_file_benchmark(f"{path}:fine_ner_tags")
+    coarse = registry.add_file_benchmark(path)
+    template = get_template("ra-it-en-v1")
+    backend = GoldBackend(fine.load("test"), template)  # answers the fine types' gold
+    ner = OpenNER(backend, template, max_text_tokens=None)
+    out = tmp_path / "eval"
+    names = [fine.name, coarse.name]
+    run_evaluation(ner, EvalSettings(benchmarks=names, model="gold"), out, show_progress=False)
+    report = json.loads((out / "report.json").read_text())
+    scores = {row["name"]: row["scores"] for row in report["rows"]}["gold (UniNER F1)"]
+    # the fine column asks its own types (gold answers all), the coarse one its own (none)
+    assert scores == {"few-nerd.fine_ner_tags": 100.0, "few-nerd": 0.0}
+    assert (out / "predictions" / "few-nerd.fine_ner_tags.jsonl").is_file()
+
+
 def test_an_arrow_file_reads_as_its_table_in_either_arrow_format(tmp_path, capsys):
     import pyarrow.feather as feather
 
