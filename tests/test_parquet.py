@@ -348,16 +348,27 @@ def test_a_dataset_saved_to_disk_reads_wherever_an_annotated_file_goes(tmp_path,
     assert registry.add_file_benchmark(folder / "test").fingerprint != before
 
 
-def test_predict_and_distill_read_texts_from_a_parquet_table(tmp_path, capsys):
+@pytest.mark.parametrize("layout", ["parquet", "arrow-stream", "arrow-file"])
+def test_predict_and_distill_read_texts_from_a_table(tmp_path, layout):
+    import pyarrow.feather as feather
+
     from raitner.cli import _read_predict_input
     from raitner.distill.pipeline import read_documents
 
-    path = tmp_path / "corpus.parquet"
+    suffix = ".parquet" if layout == "parquet" else ".arrow"
+    path = tmp_path / f"corpus{suffix}"
     rows = [
         {"id": "d1", "text": "Alice flew to Rome.", "labels": "person, city"},
         {"id": None, "text": "Bob stayed.", "labels": None},
     ]
-    pq.write_table(pa.Table.from_pylist(rows), path)
+    table = pa.Table.from_pylist(rows)
+    if layout == "parquet":
+        pq.write_table(table, path)
+    elif layout == "arrow-file":
+        feather.write_feather(table, path)
+    else:
+        Dataset(table).save_to_disk(str(tmp_path / "saved"))
+        next((tmp_path / "saved").glob("*.arrow")).rename(path)
     assert _read_predict_input(path, ["person"]) == [
         {"id": "d1", "text": "Alice flew to Rome.", "labels": ["person", "city"]},
         {"id": "1", "text": "Bob stayed.", "labels": ["person"]},
@@ -366,7 +377,7 @@ def test_predict_and_distill_read_texts_from_a_parquet_table(tmp_path, capsys):
         ("d1", "Alice flew to Rome."),
         ("corpus:2", "Bob stayed."),
     ]
-    with pytest.raises(DataFormatError, match=r"corpus.parquet, row 1: expected a column 'body'"):
+    with pytest.raises(DataFormatError, match=rf"corpus{suffix}, row 1: expected a column 'body'"):
         list(read_documents(path, "body"))
 
 

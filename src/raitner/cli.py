@@ -384,12 +384,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser(
         "predict",
-        help="predict entities for a file of texts (JSONL, JSON, CSV, Parquet, or plain text "
-        "one per line)",
+        help="predict entities for a file of texts (JSONL, JSON, CSV, Parquet, Arrow, or plain "
+        "text one per line)",
         description=(
             "Input: JSONL lines with a 'text' (and optional 'id', 'labels' / 'label_set'), a "
-            ".json array of such records or of Label Studio tasks (data.text), a .csv or "
-            ".parquet with such columns, any of them but Parquet .gz-compressed, or "
+            ".json array of such records or of Label Studio tasks (data.text), a .csv, "
+            ".parquet or .arrow with such columns, any of them but Parquet and Arrow "
+            ".gz-compressed, or "
             "any other file as plain text, one text per non-empty line (ids <file stem>:<line>, "
             "types from --labels); output: one JSON line per text with its 'id', 'entities', "
             "the types asked ('label_set'), raw 'answers' and unaligned mentions; it reads back "
@@ -980,6 +981,7 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
             expected = {
                 ".csv": "a 'text' column (the header row names the columns)",
                 ".parquet": "a 'text' column",
+                ".arrow": "a 'text' column",
                 ".json": "a string field 'text' (or data.text, as in a task)",
             }.get(suffix, "a string field 'text'")
             raise DataFormatError(path, number, f"expected {expected}")

@@ -13,9 +13,11 @@ stream format ``datasets`` writes, or the Arrow IPC file format that Feather v2 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from raitner.errors import DataFormatError, RaitnerError
+from raitner.errors import DataFormatError, RaitnerError, RowNumber
 from raitner.io.stats import ReadStats
 from raitner.schema import Example
 
@@ -65,14 +67,27 @@ def read_arrow_file(
     """The examples of one Arrow file: a stream as ``datasets`` writes its shards and cache
     files, or an Arrow IPC file; its columns as in a Parquet file, its Hugging Face features
     (tag names) from the schema's metadata when there."""
-    from raitner.io.parquet import (
-        examples_of_table,
-        features_of_schema,
-        numbered_rows,
-        require_table_libraries,
-    )
+    from raitner.io.parquet import examples_of_table, features_of_schema, numbered_rows
 
     path = Path(path)
+    table = read_arrow_table(path)
+    rows = numbered_rows(table.to_batches(max_chunksize=1024))
+    features = features_of_schema(table.schema)
+    return examples_of_table(path, table.column_names, features, rows, stats, tag_column)
+
+
+def iter_arrow_rows(path: str | Path) -> Iterator[tuple[RowNumber, dict[str, Any]]]:
+    """``(row, {column: value})`` for each row of an Arrow file, counted from 1, null cells
+    left out (as :func:`raitner.io.parquet.iter_parquet_rows`)."""
+    from raitner.io.parquet import numbered_rows
+
+    return numbered_rows(read_arrow_table(Path(path)).to_batches(max_chunksize=1024))
+
+
+def read_arrow_table(path: Path) -> Any:
+    """The pyarrow table of an Arrow stream (as ``datasets`` writes) or IPC file."""
+    from raitner.io.parquet import require_table_libraries
+
     require_table_libraries(path)
     import pyarrow as pa
 
@@ -89,6 +104,4 @@ def read_arrow_file(
         raise DataFormatError(
             path, None, f"expected an Arrow stream or IPC file ({errors[-1]})"
         ) from None
-    rows = numbered_rows(table.to_batches(max_chunksize=1024))
-    features = features_of_schema(table.schema)
-    return examples_of_table(path, table.column_names, features, rows, stats, tag_column)
+    return table

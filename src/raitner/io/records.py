@@ -4,10 +4,11 @@
 * ``.jsonl``: one JSON object a line (:func:`raitner.io.jsonl.iter_jsonl`);
 * ``.json``: a top-level array of them (:func:`raitner.io.zh_common.iter_json_records`);
 * ``.csv``: rows under a header row naming the columns (:mod:`raitner.io.csv_rows`);
-* ``.parquet``: rows of a table, numbered as rows (:mod:`raitner.io.parquet`).
+* ``.parquet``: rows of a table, numbered as rows (:mod:`raitner.io.parquet`);
+* ``.arrow``: the same, of an Arrow file as ``datasets`` writes them (:mod:`raitner.io.hf_saved`).
 
-Each may be gzip-compressed but Parquet (:mod:`raitner.io.files`). Files of other names are
-plain text, one text a line, which the commands read themselves.
+Each but Parquet and Arrow may be gzip-compressed (:mod:`raitner.io.files`). Files of other
+names are plain text, one text a line, which the commands read themselves.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 
 from raitner.io.files import format_suffix
 
-RECORD_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+RECORD_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".arrow")
 #: the formats whose records are rows of named columns rather than JSON objects
-TABLE_SUFFIXES = (".csv", ".parquet")
+TABLE_SUFFIXES = (".csv", ".parquet", ".arrow")
 
 
 def iter_records(path: str | Path) -> Iterator[tuple[int, Any]]:
@@ -43,4 +44,8 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, Any]]:
         from raitner.io.parquet import iter_parquet_rows
 
         return iter_parquet_rows(path)
+    if suffix == ".arrow":
+        from raitner.io.hf_saved import iter_arrow_rows
+
+        return iter_arrow_rows(path)
     raise ValueError(f"{path}: not one of {', '.join(RECORD_SUFFIXES)}")
