@@ -594,7 +594,6 @@ def _data_stats(args: argparse.Namespace) -> int:
     from raitner.io.user_files import is_user_file, read_user_file, split_tag_column, types_of
 
     path = Path(args.name)
-    table = split_tag_column(path)[0]  # the file without a chosen column
     if is_user_file(path):
         if args.split:
             raise RaitnerError("--split: an annotated file is one split; leave --split out")
@@ -651,8 +650,9 @@ def _data_stats(args: argparse.Namespace) -> int:
             print(f"      mentions moved to where their text is: {row['realigned_spans']}")
         for reason, count in row["skipped"].items():
             print(f"      left out ({reason}): {count}")
-        if row["other_tag_columns"]:
+        if row["other_tag_columns"]:  # only a table has them
             others = ", ".join(row["other_tag_columns"])
+            table = split_tag_column(path)[0]  # the file without a chosen column
             print(
                 f"      tags read from {row['tag_column']!r}; the table also has {others} "
                 f"(read one as {table}:COLUMN)"

@@ -124,8 +124,8 @@ def examples_of_table(
 ) -> list[Example]:
     """The examples of a table with columns ``names`` (Hugging Face ``features`` or ``None``),
     read from ``rows`` in either layout of the module docstring, the tags from ``tag_column``
-    if given; ``path`` names it in errors and ids. Shared by Parquet files and datasets saved
-    with ``save_to_disk``."""
+    if given; ``path`` names it in errors and ids. Shared by Parquet files, Arrow files and
+    datasets saved with ``save_to_disk``."""
     stats = stats if stats is not None else ReadStats()
     tokens = next((c for c in TOKEN_COLUMNS if c in names), None)
     tags = next((c for c in TAG_COLUMNS if c in names), None)
@@ -148,9 +148,7 @@ def examples_of_table(
         stats.other_tag_columns = [
             c for c in names if c not in (tokens, tags) and (c in TAG_COLUMNS or c.endswith("tags"))
         ]
-    if tokens and tags:
-        tag_names = _tag_names(features, tags)
-        return _read_tagged(path, rows, tokens, tags, tag_names, stats)
+        return _read_tagged(path, rows, tokens, tags, _tag_names(features, tags), stats)
     if "text" in names:
         from raitner.io.span_jsonl import read_span_records
 
