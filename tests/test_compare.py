@@ -85,7 +85,28 @@ def test_the_command_prints_the_table_and_refuses_what_cannot_be_compared(
     out = capsys.readouterr().out
     assert "| mit_movie | 12 | 0.00 | 100.00 | +100.00 |" in out
     assert "excludes 0" in out
-    assert json.loads(written.read_text())["delta"] == pytest.approx(100.0)
+    saved = json.loads(written.read_text())
+    assert saved["delta"] == pytest.approx(100.0)
+    # how much each side answered: the silent model nothing, the oracle every gold mention
+    gold = saved["answers"]["b"]["gold"]
+    assert gold > 0 and saved["answers"]["a"]["gold"] == gold
+    assert saved["answers"]["a"] == {
+        "mentions": 0,
+        "correct": 0,
+        "gold": gold,
+        "precision": 0,
+        "recall": 0,
+    }
+    assert saved["answers"]["b"] == {
+        "mentions": gold,
+        "correct": gold,
+        "gold": gold,
+        "precision": 100,
+        "recall": 100,
+    }
+    assert "| A | 0 | 0 | 0.00 | 0.00 |" in out
+    assert f"| B | {gold:.0f} | {gold:.0f} | 100.00 | 100.00 |" in out
+    assert f"({gold:.0f} gold mentions)" in out
 
     other_texts = _evaluate(tmp_path / "x", data_root, "oracle", lambda ex: True, seed=2)
     assert main(["compare", str(oracle), str(other_texts)]) == 2
@@ -152,6 +173,17 @@ def test_two_seeds_of_each_recipe_compared_as_means_over_the_pairs(tmp_path, dat
     assert both["b_avg"] == pytest.approx((first["b_avg"] + 100.0) / 2)
     for name, row in both["benchmarks"].items():
         assert row["b"] == pytest.approx((first["benchmarks"][name]["b"] + 100.0) / 2)
+    # the answer counts are means over the pairs too: B1 answers every third text, B2 all
+    gold = first["answers"]["b"]["gold"]
+    assert 0 < first["answers"]["b"]["mentions"] < gold
+    assert first["answers"]["b"]["precision"] == 100
+    assert both["answers"]["b"]["mentions"] == pytest.approx(
+        (first["answers"]["b"]["mentions"] + gold) / 2
+    )
+    assert both["answers"]["b"]["recall"] == pytest.approx(
+        (first["answers"]["b"]["recall"] + 100) / 2
+    )
+    assert both["answers"]["a"]["mentions"] == 0
     low, high = both["interval"]
     assert low <= both["delta"] <= high
     # the second pair shifts every draw by the same +100 / 2: the interval moves with it
@@ -162,6 +194,8 @@ def test_two_seeds_of_each_recipe_compared_as_means_over_the_pairs(tmp_path, dat
     assert f"B2: {b2} (b-seed2)" in printed
     assert "| 2 | 0.00 | 100.00 | +100.00 |" in printed
     assert "A UniNER F1, mean of 2" in printed
+    assert "| Evaluation, mean of 2 | Mentions answered |" in printed
+    assert "| A | 0.0 | 0.0 | 0.00 | 0.00 |" in printed
 
     # a pair evaluated on other texts is refused, naming it
     other = _evaluate(tmp_path / "o", data_root, "b-seed2", lambda ex: True, seed=2)

@@ -3,7 +3,9 @@
 Reads the per-text counts two ``raitner eval`` runs saved (``text_counts.json`` in each output
 folder), checks that both asked the same texts of the same benchmarks, and reports each
 benchmark's F1, the macro-average difference B − A and its paired bootstrap interval over the
-texts (:mod:`raitner.evaluate.significance`).
+texts (:mod:`raitner.evaluate.significance`), and how much each side answered (mentions
+predicted and correct, precision and recall), so that a change in F1 can be read as answering
+more or answering better.
 
 A recipe trained on several seeds is compared as a whole by giving one pair of evaluations per
 seed (``raitner compare A1 B1 --pair A2 B2``): each benchmark's F1 and Δ are then means over the
@@ -70,11 +72,35 @@ def _only(found: dict[str, Any], names: Sequence[str], where: Path) -> dict[str,
     return {name: found[name] for name in names}
 
 
-def _f1_points(rows: list[list[int]]) -> float:
+def _total(rows: list[list[int]]) -> Counts:
     total = Counts()
     for tp, n_pred, n_gold in rows:
         total += Counts(tp, n_pred, n_gold)
-    return 100 * total.f1
+    return total
+
+
+def _f1_points(rows: list[list[int]]) -> float:
+    return 100 * _total(rows).f1
+
+
+def _answer_volume(runs: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, float]:
+    """How much one side answered, as means over the pairs: mentions predicted, correct and
+    gold summed over every text; precision and recall averaged over the benchmarks, as F1 is."""
+    totals = [{name: _total(rows[name]) for name in names} for rows in runs]
+    return {
+        "mentions": _mean(sum(t[name].n_pred for name in names) for t in totals),
+        "correct": _mean(sum(t[name].tp for name in names) for t in totals),
+        "gold": _mean(sum(t[name].n_gold for name in names) for t in totals),
+        "precision": _mean(
+            sum(100 * t[name].precision for name in names) / len(names) for t in totals
+        ),
+        "recall": _mean(sum(100 * t[name].recall for name in names) / len(names) for t in totals),
+    }
+
+
+def _mean(values: Any) -> float:
+    values = list(values)
+    return sum(values) / len(values)
 
 
 class _Pair(NamedTuple):
@@ -226,6 +252,10 @@ def compare_evaluations(
         "confidence": confidence,
         "resamples": resamples,
         "significant": interval.excludes_zero(),
+        "answers": {
+            "a": _answer_volume([pair.rows_a for pair in loaded], names),
+            "b": _answer_volume([pair.rows_b for pair in loaded], names),
+        },
         "runs": runs,
     }
 
@@ -291,4 +321,28 @@ def render_comparison(result: dict[str, Any]) -> str:
             "above show."
         ),
     ]
+    lines += _answer_lines(result["answers"], mean)
     return "\n".join(lines) + "\n"
+
+
+def _answer_lines(answers: dict[str, dict[str, float]], mean: str) -> list[str]:
+    """Whether B answers more or less than A, and how much of it is right."""
+    count = "{:.1f}" if mean else "{:.0f}"
+    lines = [
+        "",
+        f"| Evaluation{mean} | Mentions answered | Correct | Precision | Recall |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for side in ("a", "b"):
+        row = answers[side]
+        lines.append(
+            f"| {side.upper()} | {count.format(row['mentions'])} | "
+            f"{count.format(row['correct'])} | {row['precision']:.2f} | {row['recall']:.2f} |"
+        )
+    gold = count.format(answers["a"]["gold"])
+    lines += [
+        "",
+        f"Mentions and correct ones are counted over every text ({gold} gold mentions); "
+        "precision and recall are averaged over the benchmarks, as F1 is.",
+    ]
+    return lines
