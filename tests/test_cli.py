@@ -517,7 +517,16 @@ def test_predict_reads_a_json_array_of_records_or_of_label_studio_tasks(tmp_path
     broken.write_text('[{"text": "ok"},\n {"data": {"title": "which", "body": "is the text?"}}]')
     args = ["predict", str(broken), "-o", str(tmp_path / "o.jsonl"), "--labels", "x"]
     assert main([*args, "--model", str(tmp_path / "none")]) == 2
-    assert f"{broken}:2: expected a string field 'text' (or data.text" in capsys.readouterr().err
+    assert (
+        f"{broken}:2: expected data.text in this Label Studio task (or one string field of data); "
+        "its fields: 'title', 'body' (name the one holding the text with --text-field)"
+    ) in capsys.readouterr().err
+    # --text-field names the task's field that holds the text
+    titled = tmp_path / "titled.json"
+    titled.write_text('[{"id": 4, "data": {"title": "which", "body": "is the text?"}}]')
+    assert _read_predict_input(titled, ["x"], "body") == [
+        {"id": "4", "text": "is the text?", "labels": ["x"]}
+    ]
 
 
 def test_extract_prints_entities_as_json_lines(tiny_model_dir, capsys):

@@ -117,11 +117,17 @@ def test_documents_from_jsonl_and_text_files(tmp_path: Path) -> None:
     array.write_text('[{"id": "a", "text": "One."},\n {"text": "Two."}]', encoding="utf-8")
     assert list(read_documents(array)) == [("a", "One."), ("docs:2", "Two.")]
     array.write_text('[{"text": "One."}, "Two."]', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"docs.json:1: expected a string field 'text'"):
+    with pytest.raises(
+        ValueError, match=r"docs.json:1: expected a JSON object with a string field 'text', got str"
+    ):
         list(read_documents(array))
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "ok"}\n{"body": "no text"}\n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"bad.jsonl:2: expected a string field 'text'"):
+    with pytest.raises(
+        ValueError,
+        match=r"bad.jsonl:2: expected a string field 'text'; its fields: 'body' \(name the one "
+        r"holding the text with --text-field\)",
+    ):
         list(read_documents(bad))
 
 
@@ -385,6 +391,6 @@ def test_cli_distill_errors_are_clear_and_leave_no_output(
         main(["distill", str(bad), "-o", str(out), "--teacher", "gpt", "--base-url", "http://x"])
         == 2
     )
-    assert "bad.jsonl:1: expected a string field 'text'" in capsys.readouterr().err
+    assert "bad.jsonl:1: expected a string field 'text', got 3" in capsys.readouterr().err
     assert main(["distill", str(docs), "-o", str(out), "--teacher", "a", "--min-votes", "2"]) == 2
     assert "--min-votes 2 with 1 teacher" in capsys.readouterr().err

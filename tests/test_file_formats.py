@@ -174,7 +174,14 @@ def test_a_csv_of_texts_is_read_by_predict_and_distill(tmp_path, capsys):
     wrong.write_text("id,body\n1,x\n")
     args = ["predict", str(wrong), "-o", str(tmp_path / "o.jsonl"), "--labels", "x"]
     assert main([*args, "--model", str(tmp_path / "none")]) == 2
-    assert f"{wrong}:2: expected a 'text' column" in capsys.readouterr().err
+    assert (
+        f"{wrong}:2: expected a column 'text'; its columns: 'id', 'body' (name the one holding "
+        "the text with --text-field)"
+    ) in capsys.readouterr().err
+    # which predict reads with --text-field, as distill does
+    assert main([*args, "--model", str(tmp_path / "none"), "--text-field", "body"]) == 2
+    assert "no such folder" in capsys.readouterr().err  # past the input, to the missing model
+    assert _read_predict_input(wrong, ["x"], "body") == [{"id": "1", "text": "x", "labels": ["x"]}]
     unquoted = tmp_path / "unquoted.csv"
     unquoted.write_text("text\nfine\nAlice, from Rome\n")
     with pytest.raises(DataFormatError, match=r"unquoted.csv:3: expected at most 1 fields"):

@@ -147,7 +147,10 @@ def _build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--sample", type=_positive_int, help="a seeded subset of N passages")
     distill.add_argument("--seed", type=int, default=0)
     distill.add_argument(
-        "--text-field", default="text", help="the JSON field (or CSV column) holding the text"
+        "--text-field",
+        default="text",
+        help="the JSON field (or CSV, Parquet or Arrow column) holding the text "
+        "(default: %(default)s)",
     )
     distill.add_argument(
         "--concurrency", type=_positive_int, default=4, help="requests in flight (default: 4)"
@@ -387,7 +390,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="predict entities for a file of texts (JSONL, JSON, CSV, Parquet, Arrow, or plain "
         "text one per line)",
         description=(
-            "Input: JSONL lines with a 'text' (and optional 'id', 'labels' / 'label_set'), a "
+            "Input: JSONL lines with a 'text' (another field with --text-field; optional 'id', "
+            "'labels' / 'label_set'), a "
             ".json array of such records or of Label Studio tasks (data.text), a .csv, "
             ".parquet or .arrow with such columns, any of them but Parquet and Arrow "
             ".gz-compressed, or "
@@ -408,6 +412,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="predictions .jsonl (or .csv: one row per text; .gz to compress either)",
     )
     predict.add_argument("--labels", help="comma-separated types for lines that name none")
+    predict.add_argument(
+        "--text-field",
+        default="text",
+        help="the JSON field (or CSV, Parquet or Arrow column) holding each text "
+        "(default: %(default)s)",
+    )
     scale = predict.add_argument_group(
         "scale-out with Ray (pip install 'raitner[ray]')",
         "texts are spread over workers that each load the model; all questions of a text go to "
@@ -951,10 +961,17 @@ def _extract(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
+def _read_predict_input(
+    path: Path, default_labels: list[str], text_field: str = "text"
+) -> list[dict]:
     from raitner.errors import DataFormatError
     from raitner.io.files import format_suffix
-    from raitner.io.records import RECORD_SUFFIXES, iter_records
+    from raitner.io.records import (
+        RECORD_SUFFIXES,
+        fields_hint,
+        iter_records,
+        missing_text_message,
+    )
 
     if not path.is_file():
         raise RaitnerError(f"input file {path} not found")
@@ -971,20 +988,21 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
             {"id": text_id, "text": text, "labels": default_labels}
             for text_id, text in read_documents(path)
         ]
-    records = iter_records(path)  # CSV and Parquet: columns text, and optionally id, labels
-    if suffix == ".json":  # a JSON array of records, or of Label Studio tasks (data.text)
-        from raitner.io.label_studio import task_as_text_record
+    from raitner.io.label_studio import task_as_text_record
 
-        records = ((number, task_as_text_record(r)) for number, r in records)
-    for number, record in records:
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            expected = {
-                ".csv": "a 'text' column (the header row names the columns)",
-                ".parquet": "a 'text' column",
-                ".arrow": "a 'text' column",
-                ".json": "a string field 'text' (or data.text, as in a task)",
-            }.get(suffix, "a string field 'text'")
-            raise DataFormatError(path, number, f"expected {expected}")
+    # CSV, Parquet, Arrow: columns text, and optionally id, labels; a .json array may hold
+    # Label Studio tasks (the text in data.text)
+    for number, given in iter_records(path):
+        task = suffix == ".json" and isinstance(given, dict) and isinstance(given.get("data"), dict)
+        record = task_as_text_record(given, text_field) if task else given
+        if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
+            problem = (
+                f"expected data.{text_field} in this Label Studio task (or one string field of "
+                f"data); {fields_hint(given['data'])}"
+                if task
+                else missing_text_message(record, text_field, suffix)
+            )
+            raise DataFormatError(path, number, problem)
         key = "labels" if record.get("labels") else "label_set"
         labels = record.get(key) or default_labels
         if isinstance(labels, str):  # "person, location", as --labels takes them
@@ -1000,7 +1018,7 @@ def _read_predict_input(path: Path, default_labels: list[str]) -> list[dict]:
             )
         given_id = record.get("id")
         row_id = str(len(rows) if given_id is None or given_id == "" else given_id)
-        rows.append({"id": row_id, "text": record["text"], "labels": labels})
+        rows.append({"id": row_id, "text": record[text_field], "labels": labels})
     return rows
 
 
@@ -1023,7 +1041,7 @@ def _predict(args: argparse.Namespace) -> int:
     from raitner.infer.journal import AnswerJournal
 
     default_labels = [x.strip() for x in (args.labels or "").split(",") if x.strip()]
-    rows = _read_predict_input(args.input, default_labels)
+    rows = _read_predict_input(args.input, default_labels, args.text_field)
     if args.ray_workers:
         return _predict_with_ray(args, rows)
     ner = _load_ner(args, pool=args.pool)

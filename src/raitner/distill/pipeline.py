@@ -63,7 +63,7 @@ def read_documents(path: str | Path, text_field: str = "text") -> Iterator[tuple
     :mod:`raitner.io.files`).
     """
     from raitner.io.files import file_stem, format_suffix, text_lines
-    from raitner.io.records import RECORD_SUFFIXES, TABLE_SUFFIXES, iter_records
+    from raitner.io.records import RECORD_SUFFIXES, iter_records, missing_text_message
 
     path = Path(path)
     if not path.is_file():
@@ -73,8 +73,9 @@ def read_documents(path: str | Path, text_field: str = "text") -> Iterator[tuple
         for number, record in iter_records(path):
             text = record.get(text_field) if isinstance(record, dict) else None
             if not isinstance(text, str):
-                what = "column" if suffix in TABLE_SUFFIXES else "string field"
-                raise DataFormatError(path, number, f"expected a {what} {text_field!r}")
+                raise DataFormatError(
+                    path, number, missing_text_message(record, text_field, suffix)
+                )
             given_id = record.get("id")  # an empty CSV cell or a null is no id
             missing = given_id is None or given_id == ""
             yield (f"{stem}:{number}" if missing else str(given_id)), text

@@ -152,22 +152,25 @@ def _read_task(
     return example_id, text, entities
 
 
-def task_as_text_record(record: Any) -> Any:
+def task_as_text_record(record: Any, text_field: str = "text") -> Any:
     """A task (``{"id", "data": {"text", "raitner_id"?}}``) as a text to predict, ``{"id",
-    "text"}`` (its id: the raitner id it was exported with, else the task's); any other record
-    as it is."""
+    text_field}`` (its id: the raitner id it was exported with, else the task's; its text:
+    ``data[text_field]``, else the one string field of ``data``); any other record as it is."""
     if not isinstance(record, dict) or not isinstance(record.get("data"), dict):
         return record
     data = record["data"]
     task_id = data.get("raitner_id", record.get("id"))
-    return {"text": _text_of(data), **({"id": task_id} if task_id is not None else {})}
+    return {
+        text_field: _text_of(data, text_field),
+        **({"id": task_id} if task_id is not None else {}),
+    }
 
 
-def _text_of(data: dict[str, Any]) -> str | None:
-    """``data.text``, else the one string field of ``data`` besides ``raitner_id`` (a project
+def _text_of(data: dict[str, Any], field: str = "text") -> str | None:
+    """``data[field]``, else the one string field of ``data`` besides ``raitner_id`` (a project
     whose labelling config reads another field, ``value="$sentence"``), else None."""
-    if isinstance(data.get("text"), str):
-        return data["text"]
+    if isinstance(data.get(field), str):
+        return data[field]
     strings = [k for k, v in data.items() if isinstance(v, str) and k != "raitner_id"]
     return data[strings[0]] if len(strings) == 1 else None
 

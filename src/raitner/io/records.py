@@ -13,6 +13,7 @@ names are plain text, one text a line, which the commands read themselves.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,3 +50,25 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, Any]]:
 
         return iter_arrow_rows(path)
     raise ValueError(f"{path}: not one of {', '.join(RECORD_SUFFIXES)}")
+
+
+def missing_text_message(record: Any, field: str, suffix: str) -> str:
+    """What is wrong with a record that has no string ``field``, naming what it has instead."""
+    what = "column" if suffix in TABLE_SUFFIXES else "string field"
+    if not isinstance(record, dict):
+        return f"expected a JSON object with a {what} {field!r}, got {type(record).__name__}"
+    if record.get(field) is not None:
+        shown = json.dumps(record[field], ensure_ascii=False, default=str)
+        return f"expected a {what} {field!r}, got {_shortened(shown)}"
+    return f"expected a {what} {field!r}; {fields_hint(record, table=suffix in TABLE_SUFFIXES)}"
+
+
+def fields_hint(record: dict[str, Any], *, table: bool = False) -> str:
+    """``its fields: 'title', 'body' (name the one holding the text with --text-field)``."""
+    kind = "columns" if table else "fields"
+    named = ", ".join(repr(key) for key in record) or "none"
+    return f"its {kind}: {_shortened(named)} (name the one holding the text with --text-field)"
+
+
+def _shortened(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
