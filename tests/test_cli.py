@@ -471,6 +471,19 @@ def test_predict_checks_the_types_of_each_line_before_loading_a_model(
     assert not output.exists()
 
 
+@pytest.mark.parametrize(("name", "content"), [("empty.jsonl", ""), ("blank.txt", "\n  \n")])
+def test_predict_refuses_a_file_without_texts_before_loading_a_model(
+    tmp_path, capsys, name, content
+):
+    source = tmp_path / name
+    source.write_text(content)
+    output = tmp_path / "out.jsonl"
+    args = ["predict", str(source), "-o", str(output), "--labels", "person"]
+    assert main([*args, "--model", str(tmp_path / "none")]) == 2
+    assert f"no text in {source}: nothing to predict" in capsys.readouterr().err
+    assert not output.exists()
+
+
 def test_predict_takes_a_lines_types_as_a_list_or_a_comma_separated_string(tmp_path):
     from raitner.cli import _read_predict_input
 

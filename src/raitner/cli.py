@@ -1042,6 +1042,8 @@ def _predict(args: argparse.Namespace) -> int:
 
     default_labels = [x.strip() for x in (args.labels or "").split(",") if x.strip()]
     rows = _read_predict_input(args.input, default_labels, args.text_field)
+    if not rows:
+        raise RaitnerError(f"no text in {args.input}: nothing to predict")
     if args.ray_workers:
         return _predict_with_ray(args, rows)
     ner = _load_ner(args, pool=args.pool)
