@@ -83,10 +83,12 @@ def _f1_points(rows: list[list[int]]) -> float:
     return 100 * _total(rows).f1
 
 
-def _answer_volume(runs: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, float]:
+def _answer_volume(
+    rows_per_pair: Sequence[dict[str, Any]], names: Sequence[str]
+) -> dict[str, float]:
     """How much one side answered, as means over the pairs: mentions predicted, correct and
     gold summed over every text; precision and recall averaged over the benchmarks, as F1 is."""
-    totals = [{name: _total(rows[name]) for name in names} for rows in runs]
+    totals = [{name: _total(rows[name]) for name in names} for rows in rows_per_pair]
     return {
         "mentions": _mean(sum(t[name].n_pred for name in names) for t in totals),
         "correct": _mean(sum(t[name].tp for name in names) for t in totals),
