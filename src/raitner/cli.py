@@ -988,12 +988,12 @@ def _read_predict_input(
             {"id": text_id, "text": text, "labels": default_labels}
             for text_id, text in read_documents(path)
         ]
-    from raitner.io.label_studio import task_as_text_record
+    from raitner.io.label_studio import has_task_data, task_as_text_record
 
     # CSV, Parquet, Arrow: columns text, and optionally id, labels; a .json array may hold
     # Label Studio tasks (the text in data.text)
     for number, given in iter_records(path):
-        task = suffix == ".json" and isinstance(given, dict) and isinstance(given.get("data"), dict)
+        task = suffix == ".json" and has_task_data(given)
         record = task_as_text_record(given, text_field) if task else given
         if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
             problem = (

@@ -47,7 +47,7 @@ def is_label_studio_task(record: Any) -> bool:
     """Whether a JSON record looks like a Label Studio task (JSON or JSON-MIN export)."""
     if not isinstance(record, dict):
         return False
-    if isinstance(record.get("data"), dict):  # annotated or not (a file of tasks to import)
+    if has_task_data(record):  # annotated or not (a file of tasks to import)
         return True
     if not isinstance(record.get("text"), str):
         return False
@@ -152,11 +152,16 @@ def _read_task(
     return example_id, text, entities
 
 
+def has_task_data(record: Any) -> bool:
+    """Whether a JSON record is a task with its fields under ``data`` (not JSON-MIN)."""
+    return isinstance(record, dict) and isinstance(record.get("data"), dict)
+
+
 def task_as_text_record(record: Any, text_field: str = "text") -> Any:
     """A task (``{"id", "data": {"text", "raitner_id"?}}``) as a text to predict, ``{"id",
     text_field}`` (its id: the raitner id it was exported with, else the task's; its text:
     ``data[text_field]``, else the one string field of ``data``); any other record as it is."""
-    if not isinstance(record, dict) or not isinstance(record.get("data"), dict):
+    if not has_task_data(record):
         return record
     data = record["data"]
     task_id = data.get("raitner_id", record.get("id"))
